@@ -1,0 +1,323 @@
+"""The declarative index schema in index_config/, loaded and validated into plain dataclasses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "index_config" / "schema.toml"
+
+FieldKind = Literal["text", "keyword", "date", "stored"]
+TOKENIZERS = ("regex", "raw", "simple", "whitespace", "ngram")
+FILTERS = ("lowercase", "ascii_fold", "stemmer", "stopword", "remove_long", "alphanum_only")
+ARTICLE_ATTRIBUTES = (
+    "slug",
+    "title",
+    "summary",
+    "body_md",
+    "body_text",
+    "url",
+    "canonical_source",
+    "published_at",
+    "updated_at",
+    "lang",
+    "topics",
+    "entities",
+    "alternates",
+)
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    name: str
+    tokenizer: str
+    pattern: str | None = None
+    ngram: tuple[int, int] | None = None
+    filters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    name: str
+    kind: FieldKind
+    source: str
+    stored: bool = False
+    analyzer: str | None = None
+    boost: float | None = None
+    query_name: str | None = None
+    multi: bool = False
+    facet: bool = False
+    filter_param: str | None = None
+    search_boost: float | None = None
+    histogram: bool = False
+    key: bool = False
+
+    @property
+    def search_field(self) -> str | None:
+        """The analyzed companion field of a keyword field that is also searched as text."""
+        return f"{self.name}__text" if self.search_boost is not None else None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1_048_576
+    max_title_chars: int = 1_000
+    max_summary_chars: int = 5_000
+    max_slug_chars: int = 200
+    max_topics: int = 100
+    max_entities: int = 500
+    max_facet_value_chars: int = 200
+
+
+@dataclass(frozen=True)
+class SnippetConfig:
+    fields: tuple[str, ...] = ("body", "summary")
+    max_chars: int = 200
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    typo_tolerance: bool = True
+    one_typo_min_len: int = 4
+    two_typos_min_len: int = 8
+    max_typo_words: int = 6
+    fallback_min_hits: int = 5
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    analyzers: dict[str, AnalyzerConfig]
+    fields: dict[str, FieldConfig]
+    limits: Limits = field(default_factory=Limits)
+    snippets: SnippetConfig = field(default_factory=SnippetConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    path: str = ""
+
+    @property
+    def key_field(self) -> FieldConfig:
+        return next(f for f in self.fields.values() if f.key)
+
+    @property
+    def text_fields(self) -> list[FieldConfig]:
+        return [f for f in self.fields.values() if f.kind == "text"]
+
+    @property
+    def facets(self) -> dict[str, FieldConfig]:
+        return {f.name: f for f in self.fields.values() if f.facet}
+
+    @property
+    def filters(self) -> dict[str, FieldConfig]:
+        return {f.filter_param: f for f in self.fields.values() if f.filter_param}
+
+    @property
+    def histogram_field(self) -> FieldConfig | None:
+        return next((f for f in self.fields.values() if f.histogram), None)
+
+    def search_boosts(self) -> dict[str, float]:
+        """Index field name -> boost for every field in the default ranked search."""
+        boosts = {f.name: f.boost for f in self.text_fields if f.boost is not None}
+        for f in self.fields.values():
+            if f.search_field:
+                boosts[f.search_field] = f.search_boost
+        return boosts
+
+    def query_names(self) -> dict[str, FieldConfig]:
+        return {f.query_name: f for f in self.fields.values() if f.query_name}
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that decides what is written into the index.
+
+        Boosts, snippets, ranking and limits are query- or import-time settings: changing them
+        must not force a rebuild, so they are left out.
+        """
+        indexed = {
+            "analyzers": {n: asdict(a) for n, a in sorted(self.analyzers.items())},
+            "fields": {
+                n: {k: v for k, v in asdict(f).items() if k not in _QUERY_TIME_FIELD_KEYS}
+                | {"search_field": f.search_field}
+                for n, f in sorted(self.fields.items())
+            },
+        }
+        blob = json.dumps(indexed, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
+
+
+def load_config(path: str | Path | None = None) -> IndexConfig:
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read index config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"index config {path} is not valid TOML: {exc}") from exc
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict[str, Any], path: str = "<config>") -> IndexConfig:
+    problems: list[str] = []
+    analyzers = {name: _analyzer(name, spec, problems) for name, spec in _table(raw, "analyzers", problems).items()}
+    fields = {name: _field(name, spec, analyzers, problems) for name, spec in _table(raw, "fields", problems).items()}
+    limits = _section(Limits, raw.get("limits", {}), "limits", problems)
+    snippets = _section(SnippetConfig, raw.get("snippets", {}), "snippets", problems)
+    ranking = _section(RankingConfig, raw.get("ranking", {}), "ranking", problems)
+    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking"}
+    if unknown:
+        problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
+    _check_whole(fields, snippets, problems)
+    if problems:
+        raise ConfigError(f"invalid index config {path}:\n  - " + "\n  - ".join(problems))
+    return IndexConfig(analyzers, fields, limits, snippets, ranking, path)
+
+
+def _table(raw: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
+    value = raw.get(name)
+    if not isinstance(value, dict) or not value:
+        problems.append(f"[{name}] is missing or empty")
+        return {}
+    return value
+
+
+def _analyzer(name: str, spec: Any, problems: list[str]) -> AnalyzerConfig:
+    where = f"analyzers.{name}"
+    if not isinstance(spec, dict):
+        problems.append(f"{where} must be a table")
+        return AnalyzerConfig(name, "raw")
+    tokenizer = spec.get("tokenizer")
+    if tokenizer not in TOKENIZERS:
+        problems.append(f"{where}.tokenizer must be one of {', '.join(TOKENIZERS)} (got {tokenizer!r})")
+    if tokenizer == "regex" and not isinstance(spec.get("pattern"), str):
+        problems.append(f"{where}.pattern is required for the regex tokenizer")
+    ngram = spec.get("ngram")
+    valid_ngram = isinstance(ngram, list) and len(ngram) == 2 and all(isinstance(n, int) for n in ngram)
+    if tokenizer == "ngram" and not (valid_ngram and 1 <= ngram[0] <= ngram[1]):
+        problems.append(f"{where}.ngram must be [min, max] with 1 <= min <= max for the ngram tokenizer")
+    filters = spec.get("filters", [])
+    if not isinstance(filters, list):
+        problems.append(f"{where}.filters must be a list")
+        filters = []
+    for f in filters:
+        if not isinstance(f, str) or f.split(":", 1)[0] not in FILTERS:
+            problems.append(f"{where}.filters: unknown filter {f!r} (known: {', '.join(FILTERS)})")
+    unknown = set(spec) - {"tokenizer", "pattern", "ngram", "filters"}
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    analyzer = AnalyzerConfig(
+        name,
+        str(tokenizer),
+        spec.get("pattern"),
+        tuple(ngram) if tokenizer == "ngram" and valid_ngram else None,
+        tuple(filters),
+    )
+    if not any(p.startswith(where) for p in problems):
+        _try_build(analyzer, where, problems)
+    return analyzer
+
+
+def _try_build(analyzer: AnalyzerConfig, where: str, problems: list[str]) -> None:
+    """Let Tantivy judge the arguments (regex syntax, stemmer languages) now, not at first use."""
+    from .schema import build_analyzer
+
+    try:
+        build_analyzer(analyzer)
+    except (ValueError, TypeError) as exc:
+        problems.append(f"{where}: {exc}")
+
+
+_FIELD_KEYS = {f for f in FieldConfig.__dataclass_fields__} - {"name"}
+
+
+def _field(name: str, spec: Any, analyzers: dict[str, AnalyzerConfig], problems: list[str]) -> FieldConfig:
+    where = f"fields.{name}"
+    if not isinstance(spec, dict):
+        problems.append(f"{where} must be a table")
+        return FieldConfig(name, "stored", name)
+    unknown = set(spec) - _FIELD_KEYS
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(_FIELD_KEYS))})")
+    spec = {k: v for k, v in spec.items() if k in _FIELD_KEYS}
+    spec.setdefault("source", name)
+    try:
+        fc = FieldConfig(name=name, **spec)
+    except TypeError as exc:
+        problems.append(f"{where}: {exc}")
+        return FieldConfig(name, "stored", name)
+    for attr in ("stored", "multi", "facet", "histogram", "key"):
+        if not isinstance(getattr(fc, attr), bool):
+            problems.append(f"{where}.{attr} must be true or false")
+    for attr in ("analyzer", "query_name", "filter_param", "source"):
+        value = getattr(fc, attr)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}.{attr} must be a string")
+    if fc.kind not in ("text", "keyword", "date", "stored"):
+        problems.append(f"{where}.kind must be text, keyword, date or stored (got {fc.kind!r})")
+    if fc.source not in ARTICLE_ATTRIBUTES:
+        problems.append(f"{where}.source {fc.source!r} is not an article attribute ({', '.join(ARTICLE_ATTRIBUTES)})")
+    if (fc.kind == "text" or fc.search_boost is not None) and fc.analyzer not in analyzers:
+        problems.append(f"{where}.analyzer must name one of [analyzers] (got {fc.analyzer!r})")
+    for attr in ("boost", "search_boost"):
+        value = getattr(fc, attr)
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            problems.append(f"{where}.{attr} must be a positive number")
+    if fc.boost is not None and fc.kind != "text":
+        problems.append(f"{where}.boost only applies to text fields; use search_boost for keywords")
+    if (fc.facet or fc.multi or fc.key or fc.search_boost) and fc.kind != "keyword":
+        problems.append(f"{where}: facet, multi, key and search_boost only apply to keyword fields")
+    if fc.histogram and fc.kind != "date":
+        problems.append(f"{where}.histogram only applies to date fields")
+    if fc.multi and fc.key:
+        problems.append(f"{where}: the key field cannot be multi-valued")
+    return fc
+
+
+def _section(cls: type, raw: Any, name: str, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"[{name}] must be a table")
+        return cls()
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        problems.append(f"[{name}]: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+    for key, value in values.items():
+        default = cls.__dataclass_fields__[key].default
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                problems.append(f"[{name}].{key} must be a non-negative number (got {value!r})")
+        elif type(value) is not type(default):
+            problems.append(f"[{name}].{key} must be a {type(default).__name__} (got {value!r})")
+    return cls(**values)
+
+
+def _check_whole(fields: dict[str, FieldConfig], snippets: SnippetConfig, problems: list[str]) -> None:
+    keys = [f.name for f in fields.values() if f.key]
+    if len(keys) != 1:
+        problems.append(f"exactly one keyword field must have key = true (found {len(keys)})")
+    if not any(f.boost for f in fields.values()):
+        problems.append("at least one text field needs a boost to be searched by default")
+    for name in snippets.fields:
+        f = fields.get(name)
+        if f is None or f.kind != "text" or not f.stored:
+            problems.append(f"snippets.fields: {name!r} must be a stored text field")
+    for attr in ("query_name", "filter_param"):
+        seen: dict[str, str] = {}
+        for f in fields.values():
+            value = getattr(f, attr)
+            if value in seen:
+                problems.append(f"{attr} {value!r} is used by both {seen[value]} and {f.name}")
+            elif value:
+                seen[value] = f.name
+    histograms = [f.name for f in fields.values() if f.histogram]
+    if len(histograms) > 1:
+        problems.append(f"only one date field can have histogram = true (found {', '.join(histograms)})")

@@ -1,0 +1,71 @@
+"""Article <-> Tantivy document, following the field list of the index config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import tantivy
+
+from .article import Article
+from .config import IndexConfig
+from .render import markdown_to_text
+
+
+def article_values(article: Article) -> dict[str, Any]:
+    """The article's attributes by the names index_config's `source` keys use."""
+    values = dict(article.__dict__)
+    values["body_text"] = markdown_to_text(article.body_md, article.title)
+    return values
+
+
+def document_builder(config: IndexConfig) -> Callable[[Article], tantivy.Document]:
+    """A function turning an article into a document; the field plan is worked out once."""
+    plan = [(f.name, f.kind, f.source, f.multi, f.search_field) for f in config.fields.values()]
+
+    def build(article: Article) -> tantivy.Document:
+        values = article_values(article)
+        doc = tantivy.Document()
+        for name, kind, source, multi, search_field in plan:
+            value = values[source]
+            if kind == "text":
+                doc.add_text(name, value)
+            elif kind == "keyword":
+                for item in value if multi else (value,):
+                    doc.add_text(name, item)
+                    if search_field:
+                        doc.add_text(search_field, item)
+            elif kind == "date":
+                doc.add_date(name, value)
+            else:
+                doc.add_bytes(name, orjson.dumps(value))
+        return doc
+
+    return build
+
+
+def stored_article(config: IndexConfig, doc: tantivy.Document) -> dict[str, Any]:
+    """A stored document back as plain data, keyed by article attribute."""
+    raw = doc.to_dict()
+    out: dict[str, Any] = {}
+    for f in config.fields.values():
+        values = raw.get(f.name)
+        if values is None:
+            if f.multi:
+                out[f.source] = []
+            continue
+        if f.kind == "stored":
+            out[f.source] = orjson.loads(values[0])
+        elif f.kind == "date":
+            out[f.source] = _as_utc(values[0])
+        elif f.multi:
+            out[f.source] = list(values)
+        else:
+            out[f.source] = values[0]
+    return out
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,69 @@
+"""Exact facet counts and the UTC date histogram, from Tantivy aggregations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+# Terms aggregations are approximate when a segment returns only its top terms: asking every
+# segment for all of its terms makes the merged counts exact.
+ALL_TERMS = 50_000
+INTERVALS = ("year", "month", "week", "day")
+
+
+def terms_agg(field: str) -> dict[str, Any]:
+    return {"terms": {"field": field, "size": ALL_TERMS, "segment_size": ALL_TERMS}}
+
+
+def day_histogram_agg(field: str) -> dict[str, Any]:
+    return {"date_histogram": {"field": field, "fixed_interval": "1d", "min_doc_count": 1}}
+
+
+def top_values(
+    result: dict[str, Any], size: int, selected: Iterable[str] = (), prefix: str = ""
+) -> list[dict[str, Any]]:
+    """Values by count then value; selected values are always listed, with their count (0 if none)."""
+    counts = {bucket["key"]: bucket["doc_count"] for bucket in result.get("buckets", [])}
+    if prefix:
+        folded = prefix.casefold()
+        counts = {k: v for k, v in counts.items() if k.casefold().startswith(folded)}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
+    shown = {value for value, _ in ranked}
+    ranked.extend((value, counts.get(value, 0)) for value in selected if value not in shown)
+    return [{"value": value, "count": count} for value, count in ranked]
+
+
+def bucket_start(day: date, interval: str) -> date:
+    if interval == "year":
+        return day.replace(month=1, day=1)
+    if interval == "month":
+        return day.replace(day=1)
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    return day
+
+
+def next_bucket(start: date, interval: str) -> date:
+    if interval == "year":
+        return start.replace(year=start.year + 1)
+    if interval == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start + timedelta(days=7 if interval == "week" else 1)
+
+
+def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:
+    """Roll day buckets up into UTC years, months, ISO weeks or days, empty buckets included."""
+    counts: dict[date, int] = {}
+    for bucket in result.get("buckets", []):
+        day = datetime.fromtimestamp(bucket["key"] / 1000, UTC).date()
+        start = bucket_start(day, interval)
+        counts[start] = counts.get(start, 0) + bucket["doc_count"]
+    if not counts:
+        return []
+    out = []
+    current, last = min(counts), max(counts)
+    while current <= last:
+        out.append({"start": current.isoformat(), "count": counts.get(current, 0)})
+        current = next_bucket(current, interval)
+    return out

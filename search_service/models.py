@@ -1,0 +1,110 @@
+"""Response models: they document the API in OpenAPI. Handlers return plain dicts of this shape."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["invalid_parameter"])
+    message: str = Field(examples=["per_page: Input should be less than or equal to 100"])
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class Highlights(BaseModel):
+    title: str = Field(description="HTML-escaped title; matched words in <mark>.")
+    snippet: str = Field(description="HTML-escaped window of the text around the best match, with <mark>.")
+
+
+class Hit(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    url: str
+    published_at: str = Field(examples=["1987-03-02T14:05:00Z"])
+    lang: str
+    topics: list[str]
+    entities: list[str]
+    score: float | None = Field(description="Relevance score; null when sorted by date.")
+    highlights: Highlights
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class DateBucket(BaseModel):
+    start: str = Field(description="ISO date of the bucket start (UTC).", examples=["1987-03-01"])
+    count: int
+
+
+class SearchOut(BaseModel):
+    total: int = Field(description="Exact number of matching articles.")
+    page: int
+    per_page: int
+    took_ms: float
+    matched: str = Field(description="'all' when every word had to match, 'any' after the fallback for long queries.")
+    sort: str
+    hits: list[Hit]
+    facets: dict[str, list[FacetValue] | list[DateBucket]]
+
+
+class ArticleOut(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    body_md: str
+    url: str
+    canonical_source: str
+    published_at: str
+    updated_at: str
+    lang: str
+    topics: list[str]
+    entities: list[str]
+    alternates: dict[str, str]
+
+
+class RelatedHit(BaseModel):
+    slug: str
+    title: str
+    url: str
+    published_at: str
+    score: float
+
+
+class RelatedOut(BaseModel):
+    slug: str
+    related: list[RelatedHit]
+
+
+class FacetValuesOut(BaseModel):
+    facet: str
+    values: list[FacetValue]
+    took_ms: float
+
+
+class Suggestion(BaseModel):
+    text: str
+    kind: str = Field(description="title, entity or topic")
+    count: int
+
+
+class SuggestOut(BaseModel):
+    q: str
+    suggestions: list[Suggestion]
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    documents: int
+    last_commit: str | None
+    config_version: str | None
+    generation: str

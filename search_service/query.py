@@ -1,0 +1,211 @@
+"""The search-box language, parsed leniently, and turned into Tantivy queries.
+
+Syntax: words (all must match), "quoted phrases", -excluded, a OR b, field:word. Anything
+malformed (unbalanced quotes or parentheses, a lone '-', an unknown field) degrades to plain
+words instead of failing: users type whatever they like into a search box.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import tantivy
+
+from .config import FieldConfig, IndexConfig
+from .schema import build_analyzers
+
+_ITEM_RE = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z_]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
+# A fuzzy or prefix match must never outrank a real one: its score is a small constant.
+APPROXIMATE_SCORE = 0.1
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    field: str | None = None
+    phrase: bool = False
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    groups: tuple[tuple[Term, ...], ...] = ()  # AND of ORs
+    excluded: tuple[Term, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.groups and not self.excluded
+
+    def positive_terms(self) -> list[Term]:
+        return [term for group in self.groups for term in group]
+
+
+def parse(text: str, known_fields: set[str], prefix: bool = False) -> ParsedQuery:
+    text = text.replace("(", " ").replace(")", " ")
+    if text.count('"') % 2:
+        cut = text.rfind('"')
+        text = text[:cut] + " " + text[cut + 1 :]
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
+    join_next = False
+    for match in _ITEM_RE.finditer(text):
+        neg, name, phrase, word = match.group("neg", "field", "phrase", "word")
+        if word == "OR" and not neg and not name:
+            join_next = bool(groups)
+            continue
+        terms = _terms(name, phrase, word, known_fields)
+        if not terms:
+            continue
+        if neg:
+            excluded.extend(terms)
+        elif join_next and len(terms) == 1:
+            groups[-1].append(terms[0])
+        else:
+            groups.extend([t] for t in terms)
+        join_next = False
+    if prefix and groups and text[-1:].strip():
+        last = groups[-1][-1]
+        if not last.phrase:
+            groups[-1][-1] = Term(last.text, last.field, prefix=True)
+    return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
+
+
+def _terms(name: str | None, phrase: str | None, word: str | None, known_fields: set[str]) -> list[Term]:
+    value = phrase if phrase is not None else word or ""
+    is_phrase = phrase is not None
+    if name and name.lower() in known_fields:
+        return [Term(value, name.lower(), is_phrase)] if value.strip() else []
+    terms = [Term(name)] if name else []
+    if value.strip():
+        terms.append(Term(value, None, is_phrase))
+    return terms
+
+
+@dataclass
+class QueryBuilder:
+    """Builds Tantivy queries from parsed queries; made once per index config and schema."""
+
+    config: IndexConfig
+    schema: tantivy.Schema
+    analyzers: dict[str, tantivy.TextAnalyzer] = field(init=False)
+    boosts: dict[str, float] = field(init=False)
+    fields_by_query_name: dict[str, FieldConfig] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.analyzers = build_analyzers(self.config)
+        self.boosts = self.config.search_boosts()
+        self.fields_by_query_name = self.config.query_names()
+        self._analyzer_of = {f.name: f.analyzer for f in self.config.text_fields}
+        for f in self.config.fields.values():
+            if f.search_field:
+                self._analyzer_of[f.search_field] = f.analyzer
+        self._typo_fields = [f.name for f in self.config.text_fields if f.boost]
+
+    @property
+    def known_fields(self) -> set[str]:
+        return set(self.fields_by_query_name)
+
+    def tokens(self, text: str, field_name: str) -> list[str]:
+        return self.analyzers[self._analyzer_of[field_name]].analyze(text)
+
+    def build(self, parsed: ParsedQuery, *, require_all: bool = True, typos: bool = True) -> tantivy.Query:
+        if parsed.is_empty:
+            return tantivy.Query.all_query()
+        typo_budget = self.config.ranking.max_typo_words if typos and self.config.ranking.typo_tolerance else 0
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        for group in parsed.groups:
+            alternatives = []
+            for term in group:
+                query = self.term(term, typos=typo_budget > 0)
+                typo_budget -= 1
+                if query is not None:
+                    alternatives.append(query)
+            if alternatives:
+                query = alternatives[0] if len(alternatives) == 1 else _any(alternatives)
+                clauses.append((tantivy.Occur.Must if require_all else tantivy.Occur.Should, query))
+        for term in parsed.excluded:
+            query = self.term(term, typos=False)
+            if query is not None:
+                clauses.append((tantivy.Occur.MustNot, query))
+        if not any(occur != tantivy.Occur.MustNot for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        return tantivy.Query.boolean_query(clauses)
+
+    def term(self, term: Term, *, typos: bool) -> tantivy.Query | None:
+        """One word or phrase over the fields it targets; None when it has no searchable token."""
+        target = self.fields_by_query_name.get(term.field) if term.field else None
+        if target is not None and target.kind == "keyword":
+            return self._keyword(target, term.text)
+        fields = {target.name: 1.0} if target is not None else self.boosts
+        exact: list[tantivy.Query] = []
+        approximate: list[tantivy.Query] = []
+        for name, boost in fields.items():
+            tokens = self.tokens(term.text, name)
+            if not tokens:
+                continue
+            if len(tokens) > 1:
+                exact.append(_boost(tantivy.Query.phrase_query(self.schema, name, tokens), boost))
+                continue
+            exact.append(_boost(tantivy.Query.term_query(self.schema, name, tokens[0]), boost))
+            near: list[tantivy.Query] = []
+            if term.prefix and len(term.text) >= 2:
+                near.append(self._prefix(name, term.text.lower(), tokens[0]))
+            elif typos and name in self._typo_fields and not term.phrase:
+                near.extend(self._fuzzy(name, term.text.lower(), tokens[0]))
+            if near:
+                # Constant per field, weighted like the field: a title match still ranks first.
+                approximate.append(tantivy.Query.const_score_query(_any(near), APPROXIMATE_SCORE * boost))
+        if not exact:
+            return None
+        best = _any(exact)
+        if not approximate:
+            return best
+        return tantivy.Query.disjunction_max_query([best, _any(approximate)])
+
+    def _keyword(self, target: FieldConfig, value: str) -> tantivy.Query | None:
+        value = value.strip()
+        if not value:
+            return None
+        options = [tantivy.Query.term_query(self.schema, target.name, v) for v in dict.fromkeys([value, value.lower()])]
+        if target.search_field:
+            tokens = self.tokens(value, target.search_field)
+            if len(tokens) == 1:
+                options.append(tantivy.Query.term_query(self.schema, target.search_field, tokens[0]))
+            elif tokens:
+                options.append(tantivy.Query.phrase_query(self.schema, target.search_field, tokens))
+        return _any(options)
+
+    def _fuzzy(self, name: str, word: str, token: str) -> list[tantivy.Query]:
+        distance = typo_distance(word, self.config.ranking.one_typo_min_len, self.config.ranking.two_typos_min_len)
+        if distance == 0:
+            return []
+        # The index holds stems; a typo'd word often does not stem like the word it means, so
+        # try both the stem and the word as typed.
+        return [
+            tantivy.Query.fuzzy_term_query(self.schema, name, candidate, distance, True, False)
+            for candidate in dict.fromkeys([token, word])
+        ]
+
+    def _prefix(self, name: str, word: str, token: str) -> tantivy.Query:
+        # Indexed terms are stems, which can be shorter than what has been typed so far
+        # ("electio" -> stem "elect"): accept a term the typed text starts with, too.
+        stems = [re.escape(word[:n]) for n in range(max(3, len(word) - 3), len(word))]
+        pattern = "|".join([f"{re.escape(word)}.*", f"{re.escape(token)}.*", *stems])
+        return tantivy.Query.regex_query(self.schema, name, pattern)
+
+
+def typo_distance(word: str, one_min: int, two_min: int) -> int:
+    if len(word) >= two_min:
+        return 2
+    return 1 if len(word) >= one_min else 0
+
+
+def _any(queries: list[tantivy.Query]) -> tantivy.Query:
+    if len(queries) == 1:
+        return queries[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in queries])
+
+
+def _boost(query: tantivy.Query, boost: float) -> tantivy.Query:
+    return query if boost == 1.0 else tantivy.Query.boost_query(query, boost)

@@ -1,0 +1,72 @@
+"""Tantivy schema and analyzers, built from the index config."""
+
+from __future__ import annotations
+
+import tantivy
+
+from .config import AnalyzerConfig, IndexConfig
+
+_BUILTIN_TOKENIZERS = {"raw": "raw"}
+
+
+def analyzer_name(name: str) -> str:
+    # Prefixed so a config analyzer never shadows one of tantivy's built-ins.
+    return f"cfg_{name}"
+
+
+def build_analyzer(spec: AnalyzerConfig) -> tantivy.TextAnalyzer:
+    if spec.tokenizer == "regex":
+        tokenizer = tantivy.Tokenizer.regex(spec.pattern)
+    elif spec.tokenizer == "ngram":
+        tokenizer = tantivy.Tokenizer.ngram(*spec.ngram)
+    else:
+        tokenizer = getattr(tantivy.Tokenizer, spec.tokenizer)()
+    builder = tantivy.TextAnalyzerBuilder(tokenizer)
+    for item in spec.filters:
+        name, _, arg = item.partition(":")
+        make = getattr(tantivy.Filter, name)
+        if name == "remove_long":
+            if not arg.isdigit():
+                raise ValueError(f"filter {item!r} needs a length, like remove_long:40")
+            builder = builder.filter(make(int(arg)))
+        elif name in ("stemmer", "stopword"):
+            if not arg:
+                raise ValueError(f"filter {item!r} needs a language, like {name}:english")
+            builder = builder.filter(make(arg))
+        else:
+            builder = builder.filter(make())
+    return builder.build()
+
+
+def build_analyzers(config: IndexConfig) -> dict[str, tantivy.TextAnalyzer]:
+    return {name: build_analyzer(spec) for name, spec in config.analyzers.items()}
+
+
+def field_tokenizer(config: IndexConfig, analyzer: str | None) -> str:
+    spec = config.analyzers.get(analyzer or "")
+    if spec is not None and spec.tokenizer == "raw" and not spec.filters:
+        return "raw"
+    return analyzer_name(analyzer) if analyzer else "raw"
+
+
+def build_schema(config: IndexConfig) -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    for f in config.fields.values():
+        if f.kind == "text":
+            builder.add_text_field(f.name, stored=f.stored, tokenizer_name=field_tokenizer(config, f.analyzer))
+        elif f.kind == "keyword":
+            builder.add_text_field(f.name, stored=f.stored, fast=f.facet, tokenizer_name="raw", index_option="basic")
+            if f.search_field:
+                builder.add_text_field(f.search_field, tokenizer_name=field_tokenizer(config, f.analyzer))
+        elif f.kind == "date":
+            builder.add_date_field(f.name, stored=f.stored, indexed=True, fast=True)
+        else:
+            # Stored-only values are kept as JSON bytes: a text field would index them as one term.
+            builder.add_bytes_field(f.name, stored=True, indexed=False)
+    return builder.build()
+
+
+def register_analyzers(index: tantivy.Index, config: IndexConfig) -> None:
+    """Every Index object that opens the index needs the custom analyzers, readers included."""
+    for name, analyzer in build_analyzers(config).items():
+        index.register_tokenizer(analyzer_name(name), analyzer)

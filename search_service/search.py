@@ -1,0 +1,297 @@
+"""One search: plan the queries (pure), run them on a searcher, shape plain results.
+
+The API, the evaluator and the benchmarks all call `SearchEngine.search`, so they share one
+code path for query building, ranking, fallbacks, facets and snippets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import tantivy
+
+from .config import IndexConfig
+from .document import stored_article
+from .facets import date_buckets, day_histogram_agg, terms_agg, top_values
+from .query import ParsedQuery, QueryBuilder, parse
+from .reader import IndexReader
+from .snippets import Highlighter, build_matcher
+
+SORTS = ("relevance", "newest", "oldest")
+DATE_FILTER = "published_at"
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str = ""
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # field name -> values (OR)
+    published_after: datetime | None = None
+    published_before: datetime | None = None
+    sort: str | None = None
+    page: int = 1
+    per_page: int = 10
+    facets: tuple[str, ...] = ()
+    facet_size: int = 10
+    date_interval: str = "month"
+    prefix: bool = False
+    typos: bool = True
+    highlight: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to ask the engine, built without touching an index."""
+
+    parsed: ParsedQuery
+    text_query: tantivy.Query
+    filters: dict[str, tantivy.Query]  # filter key (field name or DATE_FILTER) -> query
+    sort: str
+
+    def query(self, text_query: tantivy.Query | None = None, without: str | None = None) -> tantivy.Query:
+        """The text query with every filter but `without` (for disjunctive facet counts)."""
+        base = text_query if text_query is not None else self.text_query
+        others = [q for key, q in self.filters.items() if key != without]
+        if not others:
+            return base
+        clauses = [(tantivy.Occur.Must, base)]
+        clauses.extend((tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in others)
+        return tantivy.Query.boolean_query(clauses)
+
+
+class SearchEngine:
+    """Everything a search needs that can be built once: query builder, field lists, caches."""
+
+    def __init__(self, reader: IndexReader, config: IndexConfig) -> None:
+        self.reader = reader
+        self.config = config
+        self.schema = reader.schema
+        self.builder = QueryBuilder(config, self.schema)
+        self.date_field = config.histogram_field.name if config.histogram_field else None
+        self.snippet_fields = config.snippets.fields
+        self.body_analyzer = self.builder.analyzers[config.fields[self.snippet_fields[0]].analyzer]
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(self, request: SearchRequest, require_all: bool = True) -> Plan:
+        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix)
+        text_query = self.builder.build(parsed, require_all=require_all, typos=request.typos)
+        sort = request.sort or ("relevance" if request.q.strip() else "newest")
+        return Plan(parsed, text_query, self.filter_queries(request), sort)
+
+    def filter_queries(self, request: SearchRequest) -> dict[str, tantivy.Query]:
+        filters: dict[str, tantivy.Query] = {}
+        for name, values in request.filters.items():
+            values = tuple(dict.fromkeys(v for v in values if v))
+            if values:
+                terms = [tantivy.Query.term_query(self.schema, name, v) for v in values]
+                filters[name] = (
+                    terms[0]
+                    if len(terms) == 1
+                    else tantivy.Query.boolean_query([(tantivy.Occur.Should, t) for t in terms])
+                )
+        if self.date_field and (request.published_after or request.published_before):
+            filters[DATE_FILTER] = self._date_range(request.published_after, request.published_before)
+        return filters
+
+    def _date_range(self, after: datetime | None, before: datetime | None) -> tantivy.Query:
+        """published_after inclusive, published_before exclusive.
+
+        The index keeps dates to the second, so a bound with a fraction of a second is taken to
+        include its whole second: an article is never lost to a sub-second bound.
+        """
+        lower = after.replace(microsecond=0) if after else None
+        upper = before.replace(microsecond=0) if before else None
+        include_upper = bool(before and before.microsecond)
+        return tantivy.Query.range_query(
+            self.schema, self.date_field, tantivy.FieldType.Date, lower, upper, include_upper=include_upper or not upper
+        )
+
+    # -- execution --------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        searcher = self.reader.searcher()
+        plan = self.plan(request)
+        matched = "all"
+        result = self._top(searcher, plan, request)
+        if (
+            plan.sort == "relevance"
+            and result.count < self.config.ranking.fallback_min_hits
+            and len(plan.parsed.groups) > 1
+        ):
+            # Few articles have every word (typically a pasted sentence): rank by the words that do match.
+            plan = self.plan(request, require_all=False)
+            result = self._top(searcher, plan, request)
+            matched = "any"
+        hits = self._hits(searcher, plan, request, result)
+        facets = self.facets(searcher, plan, request) if request.facets else {}
+        return {
+            "total": result.count,
+            "page": request.page,
+            "per_page": request.per_page,
+            "took_ms": round((time.perf_counter() - started) * 1000, 3),
+            "matched": matched,
+            "sort": plan.sort,
+            "hits": hits,
+            "facets": facets,
+        }
+
+    def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult:
+        offset = (request.page - 1) * request.per_page
+        query = plan.query()
+        if plan.sort == "relevance" or not self.date_field:
+            return searcher.search(query, request.per_page, count=True, offset=offset)
+        order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc
+        return searcher.search(
+            query, request.per_page, count=True, offset=offset, order_by_field=self.date_field, order=order
+        )
+
+    def _hits(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, result: tantivy.SearchResult
+    ) -> list[dict[str, Any]]:
+        if not result.hits:
+            return []
+        highlighter = self._highlighter(plan, request)
+        body_field, summary_field = self.snippet_fields[0], self.snippet_fields[-1]
+        generator = None
+        if highlighter is not None and (highlighter.matcher.exact or highlighter.matcher.phrases):
+            generator = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
+            generator.set_max_num_chars(highlighter.max_chars)
+        hits = []
+        for score, address in result.hits:
+            doc = searcher.doc(address)
+            article = stored_article(self.config, doc)
+            hit = {
+                "slug": article.get("slug"),
+                "title": article.get("title", ""),
+                "summary": article.get("summary", ""),
+                "url": article.get("url"),
+                "published_at": iso(article.get("published_at")),
+                "lang": article.get("lang"),
+                "topics": article.get("topics", []),
+                "entities": article.get("entities", []),
+                "score": round(score, 4) if plan.sort == "relevance" else None,
+            }
+            if highlighter is not None:
+                body = article.get(self.config.fields[body_field].source, "")
+                summary = article.get(self.config.fields[summary_field].source, "")
+                fragment = generator.snippet_from_doc(doc) if generator is not None else None
+                hit["highlights"] = {
+                    "title": highlighter.mark(hit["title"]),
+                    "snippet": highlighter.snippet(body, summary if summary_field != body_field else "", fragment),
+                }
+            hits.append(hit)
+        return hits
+
+    def _highlighter(self, plan: Plan, request: SearchRequest) -> Highlighter | None:
+        if not request.highlight:
+            return None
+        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], request.typos)
+        return Highlighter(self.body_analyzer, matcher, self.config.snippets.max_chars)
+
+    # -- facets -----------------------------------------------------------------------------
+
+    def facets(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> dict[str, Any]:
+        """Exact, disjunctive counts: each facet is counted under every filter except its own.
+
+        Facets whose own filter is not set share one aggregation call over the fully filtered query.
+        """
+        groups: dict[str | None, dict[str, Any]] = {}
+        for name in request.facets:
+            own = name if name in plan.filters else None
+            if name == self.date_field:
+                own = DATE_FILTER if DATE_FILTER in plan.filters else None
+                groups.setdefault(own, {})[name] = day_histogram_agg(name)
+            else:
+                groups.setdefault(own, {})[name] = terms_agg(name)
+        results: dict[str, Any] = {}
+        for without, aggs in groups.items():
+            results.update(searcher.aggregate(plan.query(without=without), aggs))
+        out: dict[str, Any] = {}
+        for name in request.facets:
+            if name == self.date_field:
+                out[name] = date_buckets(results.get(name, {}), request.date_interval)
+            else:
+                out[name] = top_values(results.get(name, {}), request.facet_size, request.filters.get(name, ()))
+        return out
+
+    def facet_values(self, name: str, request: SearchRequest, prefix: str = "", size: int = 10) -> dict[str, Any]:
+        """One facet's values for browsing and typeahead, under the request's other filters."""
+        started = time.perf_counter()
+        searcher = self.reader.searcher()
+        plan = self.plan(request)
+        result = searcher.aggregate(plan.query(without=name), {name: terms_agg(name)})
+        values = top_values(result.get(name, {}), size, () if prefix else request.filters.get(name, ()), prefix)
+        return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    # -- articles ---------------------------------------------------------------------------
+
+    def article(self, slug: str) -> dict[str, Any] | None:
+        searcher = self.reader.searcher()
+        address = self._address(searcher, slug)
+        if address is None:
+            return None
+        return public_article(stored_article(self.config, searcher.doc(address)))
+
+    def related(self, slug: str, limit: int) -> list[dict[str, Any]] | None:
+        """More-like-this over the article's own stored text; never the article itself."""
+        searcher = self.reader.searcher()
+        address = self._address(searcher, slug)
+        if address is None:
+            return None
+        key = self.config.key_field.name
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, self._more_like_this(searcher, address)),
+                (tantivy.Occur.MustNot, tantivy.Query.term_query(self.schema, key, slug)),
+            ]
+        )
+        result = searcher.search(query, limit)
+        hits = []
+        for score, hit_address in result.hits:
+            article = stored_article(self.config, searcher.doc(hit_address))
+            hits.append(
+                {
+                    "slug": article.get("slug"),
+                    "title": article.get("title"),
+                    "url": article.get("url"),
+                    "published_at": iso(article.get("published_at")),
+                    "score": round(score, 4),
+                }
+            )
+        return hits
+
+    def _more_like_this(self, searcher: tantivy.Searcher, address: tantivy.DocAddress) -> tantivy.Query:
+        return tantivy.Query.more_like_this_query(
+            address,
+            min_doc_frequency=2,
+            max_doc_frequency=max(searcher.num_docs // 5, 10),
+            min_term_frequency=1,
+            max_query_terms=25,
+            min_word_length=3,
+            max_word_length=40,
+            boost_factor=1.0,
+        )
+
+    def _address(self, searcher: tantivy.Searcher, slug: str) -> tantivy.DocAddress | None:
+        key = self.config.key_field.name
+        result = searcher.search(tantivy.Query.term_query(self.schema, key, slug), 1, count=False)
+        return result.hits[0][1] if result.hits else None
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public_article(article: dict[str, Any]) -> dict[str, Any]:
+    """A stored article as the API returns it: the import format, dates in ISO 8601 UTC."""
+    out = {k: v for k, v in article.items() if k != "body_text"}
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = iso(value)
+    return out

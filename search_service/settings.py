@@ -1,0 +1,28 @@
+"""The one settings object: environment variables prefixed SEARCH_, defaults here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .config import DEFAULT_CONFIG_PATH
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEARCH_", extra="ignore")
+
+    index_dir: Path = Field(Path("data/index"), description="Where index generations live.")
+    config_path: Path = Field(DEFAULT_CONFIG_PATH, description="The index_config schema file.")
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    admin_key: str | None = Field(None, description="Bearer key for admin endpoints; unset disables them.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; empty is off.")
+    writer_heap_mb: int = Field(256, ge=16, le=4096, description="Tantivy writer memory budget.")
+    writer_threads: int = Field(2, ge=1, le=16, description="Tantivy indexing threads.")
+    reload_interval_s: float = Field(0.25, gt=0, description="How often readers look for a new commit.")
+    max_query_chars: int = Field(1000, ge=1)
+    max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")
+    max_page_depth: int = Field(10_000, ge=1, description="Deepest hit a client may page to.")

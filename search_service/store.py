@@ -1,0 +1,168 @@
+"""The index directory: generations of Tantivy indexes, the pointer to the live one, the writer lock.
+
+    INDEX_DIR/
+      CURRENT            {"generation": ..., "previous": ...}, replaced atomically
+      .writer.lock       held (flock) by the one process that writes
+      generations/NAME/  a Tantivy index plus build.json and the index_config that built it
+
+A full rebuild writes a new generation and only then points CURRENT at it, so readers see the
+old corpus or the new one, never a mix, and a killed run leaves CURRENT untouched. The previous
+generation is kept for readers still switching over; older ones are removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import tantivy
+
+from .config import IndexConfig
+from .errors import IndexLockedError, IndexNotReadyError, InputError
+from .schema import build_schema, register_analyzers
+
+BUILD_INFO = "build.json"
+
+
+@dataclass(frozen=True)
+class Generation:
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def build_info(self) -> dict:
+        try:
+            return json.loads((self.path / BUILD_INFO).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.build_info().get("config_fingerprint")
+
+    def last_commit(self) -> datetime | None:
+        try:
+            return datetime.fromtimestamp((self.path / "meta.json").stat().st_mtime, UTC)
+        except OSError:
+            return None
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def open(self, config: IndexConfig) -> tantivy.Index:
+        try:
+            index = tantivy.Index(build_schema(config), path=str(self.path), reuse=True)
+        except (OSError, ValueError) as exc:
+            raise IndexNotReadyError(f"cannot open index generation {self.path}: {exc}") from exc
+        register_analyzers(index, config)
+        return index
+
+
+class IndexStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.generations_dir = self.root / "generations"
+
+    def current(self) -> Generation | None:
+        pointer = self._read_pointer()
+        name = pointer.get("generation")
+        if not name or not (self.generations_dir / name / "meta.json").exists():
+            return None
+        return Generation(self.generations_dir / name)
+
+    def current_name(self) -> str | None:
+        """Cheap check for readers polling for a switch."""
+        return self._read_pointer().get("generation")
+
+    def _read_pointer(self) -> dict:
+        try:
+            return json.loads((self.root / "CURRENT").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 - held for the whole block below
+        except OSError as exc:
+            raise InputError(f"cannot use index directory {self.root}: {exc.strerror}") from exc
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise IndexLockedError(
+                    f"another reindex or delete is writing to {self.root} (pid {holder}); "
+                    "try again when it has finished"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+
+    def new_generation(self, config: IndexConfig) -> Generation:
+        """An empty index directory for a rebuild; call only while holding the writer lock."""
+        self.generations_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.generations_dir / f"g-{stamp}-{os.getpid()}"
+        path.mkdir()
+        info = {
+            "config_fingerprint": config.fingerprint,
+            "created_at": datetime.now(UTC).isoformat(),
+            "config_path": config.path,
+        }
+        (path / BUILD_INFO).write_text(json.dumps(info, indent=2))
+        if config.path and os.path.isfile(config.path):
+            shutil.copyfile(config.path, path / "index_config.toml")
+        return Generation(path)
+
+    def publish(self, generation: Generation) -> None:
+        """Point CURRENT at `generation` in one atomic rename, then drop what no reader needs."""
+        old = self.current_name()
+        pointer = {"generation": generation.name, "previous": old if old != generation.name else None}
+        tmp = self.root / f".CURRENT.{os.getpid()}.tmp"
+        with open(tmp, "w") as handle:
+            json.dump(pointer, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+        _fsync_dir(self.root)
+        self.remove_stale()
+
+    def remove_stale(self) -> None:
+        """Delete generations that are neither live nor previous (old ones, or killed builds)."""
+        pointer = self._read_pointer()
+        keep = {pointer.get("generation"), pointer.get("previous")}
+        if not self.generations_dir.is_dir():
+            return
+        for path in self.generations_dir.iterdir():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+        for tmp in self.root.glob(".CURRENT.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def discard(self, generation: Generation) -> None:
+        shutil.rmtree(generation.path, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,269 @@
+"""Shared fixtures and helpers: corpus paths, real Tantivy indexes built on disk, JSONL oracles.
+
+Every index here is a real one, built by the service's own Indexer into a temporary directory.
+Helpers that tests import (`from conftest import ...`) are plain functions; fixtures build indexes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tantivy
+
+from search_service.config import DEFAULT_CONFIG_PATH, IndexConfig, load_config
+from search_service.document import stored_article
+from search_service.indexer import Hooks, ImportReport, Indexer, IndexerOptions, Reject
+from search_service.store import IndexStore
+
+REPO = Path(__file__).resolve().parents[1]
+# /work/shared locally; ../shared next to the repository in CI.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CORPORA = SHARED / "corpora"
+REUTERS = CORPORA / "reuters21578" / "articles.jsonl"
+BAD = CORPORA / "reuters21578" / "bad.jsonl"
+BAD_EXPECTED = CORPORA / "reuters21578" / "bad.expected.md"
+SEED = CORPORA / "seed" / "000_b817233da8320ed4.txt"
+SAMPLE = REPO / "search_service" / "sample_data" / "articles.jsonl"
+SHIPPED_CONFIG = DEFAULT_CONFIG_PATH
+
+REUTERS_DOCUMENTS = 20_841
+# A Python that runs the CLI exactly like the `search-service` console script does.
+CLI = [sys.executable, "-c", "from search_service.cli import main; main()"]
+
+
+# -- data helpers -------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Every record of a clean JSON Lines file, decoded with the stdlib (not through the service)."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def oracle_counts(path: str | Path, key: str) -> Counter[str]:
+    """Documents per value of `key` (a list field like topics/entities, or a scalar like lang),
+    counted straight from the JSONL: a document counts once per distinct value."""
+    counts: Counter[str] = Counter()
+    for record in iter_jsonl(path):
+        value = record[key]
+        counts.update(set(value) if isinstance(value, list) else {value})
+    return counts
+
+
+def load_seed() -> dict[str, Any]:
+    """The seed record: one valid article in the import format (a fresh copy each call)."""
+    return json.loads(SEED.read_text(encoding="utf-8"))
+
+
+# -- index helpers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """An index directory built by the service, the config that built it and the import report."""
+
+    index_dir: Path
+    config: IndexConfig
+    report: ImportReport
+    rejects: tuple[Reject, ...] = ()
+    warnings: tuple[tuple[str, int, str], ...] = ()
+
+    @property
+    def store(self) -> IndexStore:
+        return IndexStore(self.index_dir)
+
+    def open(self) -> tantivy.Index:
+        generation = self.store.current()
+        assert generation is not None, f"no live generation in {self.index_dir}"
+        return generation.open(self.config)
+
+    def searcher(self) -> tantivy.Searcher:
+        return self.open().searcher()
+
+
+def build_index(
+    index_dir: str | Path,
+    paths: Iterable[str | Path],
+    config: IndexConfig | None = None,
+    options: IndexerOptions | None = None,
+) -> BuiltIndex:
+    """A full rebuild of `paths` into `index_dir`, collecting rejects and warnings."""
+    config = config or load_config()
+    rejects: list[Reject] = []
+    warnings: list[tuple[str, int, str]] = []
+    hooks = Hooks(on_reject=rejects.append, on_warning=lambda source, line, msg: warnings.append((source, line, msg)))
+    indexer = Indexer(IndexStore(index_dir), config, options, hooks)
+    report = indexer.rebuild([str(p) for p in paths])
+    return BuiltIndex(Path(index_dir), config, report, tuple(rejects), tuple(warnings))
+
+
+def doc_count(index_dir: str | Path, config: IndexConfig | None = None) -> int:
+    """Live documents in the current generation of `index_dir`, opened afresh."""
+    generation = IndexStore(index_dir).current()
+    assert generation is not None, f"no live generation in {index_dir}"
+    return generation.open(config or load_config()).searcher().num_docs
+
+
+def facet_counts(searcher: tantivy.Searcher, field: str, query: tantivy.Query | None = None) -> dict[str, int]:
+    """Documents per value of a fast keyword field, by an exact terms aggregation."""
+    request = {"f": {"terms": {"field": field, "size": 100_000, "segment_size": 100_000}}}
+    result = searcher.aggregate(query or tantivy.Query.all_query(), request)["f"]
+    assert result.get("sum_other_doc_count", 0) == 0, "terms aggregation left buckets out"
+    return {bucket["key"]: bucket["doc_count"] for bucket in result["buckets"]}
+
+
+def count_matches(index: tantivy.Index, query: tantivy.Query) -> int:
+    return index.searcher().search(query, limit=1).count
+
+
+def term_count(index: tantivy.Index, field: str, value: str) -> int:
+    """Live documents holding the exact term (deleted documents do not count, unlike doc_freq)."""
+    return count_matches(index, tantivy.Query.term_query(index.schema, field, value))
+
+
+def stored_by_slug(index: tantivy.Index, config: IndexConfig) -> dict[str, dict[str, Any]]:
+    """Every live document as stored article data, keyed by slug."""
+    searcher = index.searcher()
+    result = searcher.search(tantivy.Query.all_query(), limit=max(searcher.num_docs, 1))
+    docs = (stored_article(config, searcher.doc(address)) for _, address in result.hits)
+    return {doc["slug"]: doc for doc in docs}
+
+
+def live_slugs(index_dir: str | Path, config: IndexConfig | None = None) -> set[str]:
+    generation = IndexStore(index_dir).current()
+    assert generation is not None
+    config = config or load_config()
+    return set(stored_by_slug(generation.open(config), config))
+
+
+def generation_names(index_dir: str | Path) -> set[str]:
+    generations = Path(index_dir) / "generations"
+    return {p.name for p in generations.iterdir()} if generations.is_dir() else set()
+
+
+def read_pointer(index_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(index_dir) / "CURRENT").read_text())
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a CLI subprocess, without any SEARCH_* setting of the developer's."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_search_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read SEARCH_* variables; a developer's shell must not change what tests see."""
+    for name in list(os.environ):
+        if name.startswith("SEARCH_"):
+            monkeypatch.delenv(name)
+
+
+def _require(path: Path) -> None:
+    if not path.exists():
+        pytest.fail(f"test corpus {path} is missing: the shared corpora must sit at {SHARED}")
+
+
+@pytest.fixture(scope="session")
+def shipped_config() -> IndexConfig:
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def reuters_index(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    """The whole Reuters-21578 corpus, built once per session. Read-only: do not write to it."""
+    _require(REUTERS)
+    return build_index(tmp_path_factory.mktemp("reuters-index"), [REUTERS])
+
+
+@pytest.fixture(scope="session")
+def bad_index(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    """bad.jsonl built once per session, with its rejects and warnings. Read-only."""
+    _require(BAD)
+    return build_index(tmp_path_factory.mktemp("bad-index"), [BAD])
+
+
+@pytest.fixture
+def sample_index(tmp_path: Path) -> BuiltIndex:
+    """The packaged sample corpus, built fresh for one test (which may change it)."""
+    return build_index(tmp_path / "index", [SAMPLE])
+
+
+@pytest.fixture
+def seed_record() -> dict[str, Any]:
+    _require(SEED)
+    return load_seed()
+
+
+# -- HTTP API fixtures (tests/test_api_*.py) ----------------------------------------------------
+
+
+def api_client(index_dir: str | Path, **settings: Any) -> Any:
+    """A TestClient over a real index directory; use it as a context manager so the lifespan runs.
+
+    Settings are built with every SEARCH_* variable of the developer's shell removed."""
+    from fastapi.testclient import TestClient
+
+    from search_service.api import create_app
+    from search_service.settings import Settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("SEARCH_"):
+                patch.delenv(name)
+        app = create_app(Settings(index_dir=Path(index_dir), **settings))
+    return TestClient(app)
+
+
+@pytest.fixture(scope="session")
+def reuters_records() -> list[dict[str, Any]]:
+    """articles.jsonl decoded with the stdlib: the oracle for API tests (never read through the service)."""
+    _require(REUTERS)
+    return read_jsonl(REUTERS)
+
+
+@pytest.fixture(scope="session")
+def reuters_client(reuters_index: BuiltIndex) -> Iterator[Any]:
+    """The API over the session's Reuters index, lifespan started once. Read-only."""
+    with api_client(reuters_index.index_dir) as client:
+        yield client
+
+
+@pytest.fixture
+def hostile_index(tmp_path: Path) -> BuiltIndex:
+    """bad.jsonl (its accepted records: markup, CJK, RTL, emoji, ...) plus the sample corpus, built fresh."""
+    _require(BAD)
+    return build_index(tmp_path / "hostile-index", [BAD, SAMPLE])
+
+
+@pytest.fixture
+def hostile_client(hostile_index: BuiltIndex) -> Iterator[Any]:
+    """The API over `hostile_index`."""
+    with api_client(hostile_index.index_dir) as client:
+        yield client
