@@ -22,6 +22,7 @@ ARTICLE_ATTRIBUTES = (
     "summary",
     "body_md",
     "body_text",
+    "cjk_text",
     "url",
     "canonical_source",
     "published_at",
@@ -59,6 +60,11 @@ class FieldConfig:
     key: bool = False
 
     @property
+    def seconds_field(self) -> str | None:
+        """Integer companion of a date field (seconds since the epoch): cheap to read per hit."""
+        return f"{self.name}__ts" if self.kind == "date" else None
+
+    @property
     def search_field(self) -> str | None:
         """The analyzed companion field of a keyword field that is also searched as text."""
         return f"{self.name}__text" if self.search_boost is not None else None
@@ -87,6 +93,7 @@ class RankingConfig:
     one_typo_min_len: int = 4
     two_typos_min_len: int = 8
     max_typo_words: int = 6
+    typo_known_word_docs: int = 3
     fallback_min_hits: int = 5
     recency_weight: float = 0.0
     recency_half_life_days: float = 30.0
@@ -140,6 +147,7 @@ class IndexConfig:
         must not force a rebuild, so they are left out.
         """
         indexed = {
+            "layout": SCHEMA_LAYOUT,
             "analyzers": {n: asdict(a) for n, a in sorted(self.analyzers.items())},
             "fields": {
                 n: {k: v for k, v in asdict(f).items() if k not in _QUERY_TIME_FIELD_KEYS}
@@ -151,6 +159,8 @@ class IndexConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# Bump when the code changes how fields become index fields (e.g. a new companion field).
+SCHEMA_LAYOUT = 2
 _QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
 
 

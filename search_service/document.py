@@ -11,34 +11,36 @@ import tantivy
 
 from .article import Article
 from .config import IndexConfig
-from .render import markdown_to_text
+from .render import cjk_text, markdown_to_text
 
 
 def article_values(article: Article) -> dict[str, Any]:
     """The article's attributes by the names index_config's `source` keys use."""
     values = dict(article.__dict__)
-    values["body_text"] = markdown_to_text(article.body_md, article.title)
+    values["body_text"] = body = markdown_to_text(article.body_md, article.title)
+    values["cjk_text"] = cjk_text(article.title, article.summary, body)
     return values
 
 
 def document_builder(config: IndexConfig) -> Callable[[Article], tantivy.Document]:
     """A function turning an article into a document; the field plan is worked out once."""
-    plan = [(f.name, f.kind, f.source, f.multi, f.search_field) for f in config.fields.values()]
+    plan = [(f.name, f.kind, f.source, f.multi, f.search_field or f.seconds_field) for f in config.fields.values()]
 
     def build(article: Article) -> tantivy.Document:
         values = article_values(article)
         doc = tantivy.Document()
-        for name, kind, source, multi, search_field in plan:
+        for name, kind, source, multi, companion in plan:
             value = values[source]
             if kind == "text":
                 doc.add_text(name, value)
             elif kind == "keyword":
                 for item in value if multi else (value,):
                     doc.add_text(name, item)
-                    if search_field:
-                        doc.add_text(search_field, item)
+                    if companion:
+                        doc.add_text(companion, item)
             elif kind == "date":
                 doc.add_date(name, value)
+                doc.add_integer(companion, int(value.timestamp()))
             else:
                 doc.add_bytes(name, orjson.dumps(value))
         return doc

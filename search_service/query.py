@@ -8,6 +8,7 @@ words instead of failing: users type whatever they like into a search box.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import tantivy
@@ -42,7 +43,7 @@ class ParsedQuery:
 
 
 def parse(text: str, known_fields: set[str], prefix: bool = False) -> ParsedQuery:
-    text = text.replace("(", " ").replace(")", " ")
+    text = unicodedata.normalize("NFC", text).replace("(", " ").replace(")", " ")
     if text.count('"') % 2:
         cut = text.rfind('"')
         text = text[:cut] + " " + text[cut + 1 :]
@@ -109,16 +110,43 @@ class QueryBuilder:
     def tokens(self, text: str, field_name: str) -> list[str]:
         return self.analyzers[self._analyzer_of[field_name]].analyze(text)
 
-    def build(self, parsed: ParsedQuery, *, require_all: bool = True, typos: bool = True) -> tantivy.Query:
+    def typo_words(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> frozenset[str]:
+        """The query words to match with typos: long enough, and not words the index knows.
+
+        A word that occurs in the index is taken as meant; expanding it into every term within
+        one or two edits would cost a lot per query and pull in unrelated words (bank -> band).
+        """
+        ranking = self.config.ranking
+        if not ranking.typo_tolerance:
+            return frozenset()
+        words: list[str] = []
+        for term in parsed.positive_terms():
+            if len(words) >= ranking.max_typo_words:
+                break
+            target = self.fields_by_query_name.get(term.field) if term.field else None
+            if term.phrase or term.prefix or (target is not None and target.kind != "text"):
+                continue
+            word = term.text.lower()
+            if not typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len):
+                continue
+            fields = [target.name] if target is not None else self._typo_fields
+            tokens = self.tokens(term.text, fields[0])
+            if len(tokens) != 1:
+                continue
+            if not any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
+                words.append(word)
+        return frozenset(words)
+
+    def build(
+        self, parsed: ParsedQuery, *, require_all: bool = True, typo_words: frozenset[str] = frozenset()
+    ) -> tantivy.Query:
         if parsed.is_empty:
             return tantivy.Query.all_query()
-        typo_budget = self.config.ranking.max_typo_words if typos and self.config.ranking.typo_tolerance else 0
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for group in parsed.groups:
             alternatives = []
             for term in group:
-                query = self.term(term, typos=typo_budget > 0)
-                typo_budget -= 1
+                query = self.term(term, typos=term.text.lower() in typo_words)
                 if query is not None:
                     alternatives.append(query)
             if alternatives:
@@ -151,7 +179,7 @@ class QueryBuilder:
             near: list[tantivy.Query] = []
             if term.prefix and len(term.text) >= 2:
                 near.append(self._prefix(name, term.text.lower(), tokens[0]))
-            elif typos and name in self._typo_fields and not term.phrase:
+            elif typos and (name in self._typo_fields or target is not None):
                 near.extend(self._fuzzy(name, term.text.lower(), tokens[0]))
             if near:
                 # Constant per field, weighted like the field: a title match still ranks first.

@@ -58,5 +58,14 @@ def markdown_to_text(markdown: str, title: str = "") -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
+# Han, Hiragana, Katakana and Hangul: scripts written without spaces between words.
+CJK_RUN = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+def cjk_text(*texts: str) -> str:
+    """The CJK runs of some texts, one per line; empty for the (usual) text without any."""
+    return "\n".join(run for text in texts if not text.isascii() for run in CJK_RUN.findall(text))
+
+
 def _same_words(a: str, b: str) -> bool:
     return a.split() == b.split()

@@ -60,6 +60,7 @@ def build_schema(config: IndexConfig) -> tantivy.Schema:
                 builder.add_text_field(f.search_field, tokenizer_name=field_tokenizer(config, f.analyzer))
         elif f.kind == "date":
             builder.add_date_field(f.name, stored=f.stored, indexed=True, fast=True)
+            builder.add_integer_field(f.seconds_field, fast=True)
         else:
             # Stored-only values are kept as JSON bytes: a text field would index them as one term.
             builder.add_bytes_field(f.name, stored=True, indexed=False)

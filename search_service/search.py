@@ -21,6 +21,8 @@ from .reader import IndexReader
 from .snippets import Highlighter, build_matcher
 
 SORTS = ("relevance", "newest", "oldest")
+# Relevance with a recency boost re-ranks this many of the best hits; deeper pages keep BM25 order.
+RECENCY_WINDOW = 200
 DATE_FILTER = "published_at"
 
 
@@ -46,6 +48,7 @@ class Plan:
     """What to ask the engine, built without touching an index."""
 
     parsed: ParsedQuery
+    typo_words: frozenset[str]
     text_query: tantivy.Query
     filters: dict[str, tantivy.Query]  # filter key (field name or DATE_FILTER) -> query
     sort: str
@@ -61,6 +64,35 @@ class Plan:
         return tantivy.Query.boolean_query(clauses)
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """A page of hits ranked in Python, shaped like tantivy's SearchResult."""
+
+    hits: list[tuple[float, tantivy.DocAddress]]
+    count: int
+
+
+@dataclass(frozen=True)
+class RecencyBoost:
+    """score * (1 + weight * 0.5 ** (age_days / half_life_days)), over the best RECENCY_WINDOW hits."""
+
+    seconds_field: str
+    weight: float
+    half_life_days: float
+
+    def rerank(self, searcher: tantivy.Searcher, query: tantivy.Query, offset: int, limit: int) -> Ranked:
+        result = searcher.search(query, RECENCY_WINDOW, count=True)
+        addresses = [address for _, address in result.hits]
+        published = searcher.fast_field_values(self.seconds_field, addresses) if addresses else []
+        now = time.time()
+        boosted = [
+            (score * (1 + self.weight * 0.5 ** (max(now - (ts or 0), 0) / 86400 / self.half_life_days)), address)
+            for (score, address), ts in zip(result.hits, published, strict=True)
+        ]
+        boosted.sort(key=lambda hit: -hit[0])
+        return Ranked(boosted[offset : offset + limit], result.count)
+
+
 class SearchEngine:
     """Everything a search needs that can be built once: query builder, field lists, caches."""
 
@@ -72,14 +104,21 @@ class SearchEngine:
         self.date_field = config.histogram_field.name if config.histogram_field else None
         self.snippet_fields = config.snippets.fields
         self.body_analyzer = self.builder.analyzers[config.fields[self.snippet_fields[0]].analyzer]
+        ranking = config.ranking
+        self.recency = (
+            RecencyBoost(config.histogram_field.seconds_field, ranking.recency_weight, ranking.recency_half_life_days)
+            if ranking.recency_weight > 0 and config.histogram_field
+            else None
+        )
 
     # -- planning ---------------------------------------------------------------------------
 
-    def plan(self, request: SearchRequest, require_all: bool = True) -> Plan:
+    def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix)
-        text_query = self.builder.build(parsed, require_all=require_all, typos=request.typos)
+        typo_words = self.builder.typo_words(parsed, searcher) if request.typos else frozenset()
+        text_query = self.builder.build(parsed, require_all=require_all, typo_words=typo_words)
         sort = request.sort or ("relevance" if request.q.strip() else "newest")
-        return Plan(parsed, text_query, self.filter_queries(request), sort)
+        return Plan(parsed, typo_words, text_query, self.filter_queries(request), sort)
 
     def filter_queries(self, request: SearchRequest) -> dict[str, tantivy.Query]:
         filters: dict[str, tantivy.Query] = {}
@@ -114,7 +153,7 @@ class SearchEngine:
     def search(self, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
         searcher = self.reader.searcher()
-        plan = self.plan(request)
+        plan = self.plan(request, searcher)
         matched = "all"
         result = self._top(searcher, plan, request)
         if (
@@ -123,7 +162,7 @@ class SearchEngine:
             and len(plan.parsed.groups) > 1
         ):
             # Few articles have every word (typically a pasted sentence): rank by the words that do match.
-            plan = self.plan(request, require_all=False)
+            plan = self.plan(request, searcher, require_all=False)
             result = self._top(searcher, plan, request)
             matched = "any"
         hits = self._hits(searcher, plan, request, result)
@@ -139,9 +178,11 @@ class SearchEngine:
             "facets": facets,
         }
 
-    def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult:
+    def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:
         offset = (request.page - 1) * request.per_page
         query = plan.query()
+        if plan.sort == "relevance" and self.recency is not None and offset < RECENCY_WINDOW:
+            return self.recency.rerank(searcher, query, offset, request.per_page)
         if plan.sort == "relevance" or not self.date_field:
             return searcher.search(query, request.per_page, count=True, offset=offset)
         order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc
@@ -150,7 +191,7 @@ class SearchEngine:
         )
 
     def _hits(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, result: tantivy.SearchResult
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, result: tantivy.SearchResult | Ranked
     ) -> list[dict[str, Any]]:
         if not result.hits:
             return []
@@ -158,6 +199,8 @@ class SearchEngine:
         body_field, summary_field = self.snippet_fields[0], self.snippet_fields[-1]
         generator = None
         if highlighter is not None and (highlighter.matcher.exact or highlighter.matcher.phrases):
+            # Tantivy places the window for exact words and phrases; typo, prefix and CJK matches are
+            # found by the highlighter's own scan.
             generator = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
             generator.set_max_num_chars(highlighter.max_chars)
         hits = []
@@ -189,7 +232,7 @@ class SearchEngine:
     def _highlighter(self, plan: Plan, request: SearchRequest) -> Highlighter | None:
         if not request.highlight:
             return None
-        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], request.typos)
+        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], plan.typo_words)
         return Highlighter(self.body_analyzer, matcher, self.config.snippets.max_chars)
 
     # -- facets -----------------------------------------------------------------------------
@@ -222,7 +265,7 @@ class SearchEngine:
         """One facet's values for browsing and typeahead, under the request's other filters."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
-        plan = self.plan(request)
+        plan = self.plan(request, searcher)
         result = searcher.aggregate(plan.query(without=name), {name: terms_agg(name)})
         values = top_values(result.get(name, {}), size, () if prefix else request.filters.get(name, ()), prefix)
         return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}

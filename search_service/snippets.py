@@ -15,6 +15,7 @@ import tantivy
 from rapidfuzz.distance import OSA
 
 from .query import ParsedQuery, QueryBuilder, typo_distance
+from .render import CJK_RUN
 
 ELLIPSIS = "…"
 # How far into a long text we look for a typo or prefix match the SnippetGenerator cannot see.
@@ -29,9 +30,10 @@ class Matcher:
     phrases: set[tuple[str, ...]] = field(default_factory=set)  # multi-token terms match only as a run
     fuzzy: list[tuple[str, str, int]] = field(default_factory=list)  # (word, its stem, edits allowed)
     prefixes: list[str] = field(default_factory=list)
+    substrings: set[str] = field(default_factory=set)  # CJK runs, matched as they are written
 
     def __bool__(self) -> bool:
-        return bool(self.exact or self.phrases or self.fuzzy or self.prefixes)
+        return bool(self.exact or self.phrases or self.fuzzy or self.prefixes or self.substrings)
 
     def matches(self, token: str, word: str) -> bool:
         if token in self.exact:
@@ -59,14 +61,14 @@ def _near(a: str, b: str, distance: int) -> bool:
     return abs(len(a) - len(b)) <= distance and OSA.distance(a, b, score_cutoff=distance) <= distance
 
 
-def build_matcher(parsed: ParsedQuery, builder: QueryBuilder, field_name: str, typos: bool) -> Matcher:
+def build_matcher(parsed: ParsedQuery, builder: QueryBuilder, field_name: str, typo_words: frozenset[str]) -> Matcher:
     matcher = Matcher()
     ranking = builder.config.ranking
-    typo_budget = ranking.max_typo_words if typos and ranking.typo_tolerance else 0
     for term in parsed.positive_terms():
         target = builder.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind != "text":
             continue
+        matcher.substrings.update(CJK_RUN.findall(term.text))
         tokens = builder.tokens(term.text, field_name)
         if len(tokens) > 1:
             matcher.phrases.add(tuple(tokens))
@@ -74,11 +76,9 @@ def build_matcher(parsed: ParsedQuery, builder: QueryBuilder, field_name: str, t
         word = term.text.lower()
         if len(tokens) == 1 and term.prefix and len(word) >= 2:
             matcher.prefixes.append(word)
-        elif len(tokens) == 1 and not term.phrase and typo_budget > 0:
+        elif len(tokens) == 1 and word in typo_words:
             distance = typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len)
-            if distance:
-                matcher.fuzzy.append((word, tokens[0], distance))
-        typo_budget -= 1
+            matcher.fuzzy.append((word, tokens[0], distance))
     return matcher
 
 
@@ -95,11 +95,14 @@ class Highlighter:
         tokens = self.analyzer.pre_tokenize(text).tokens
         offsets = [(t.char_offset_from, t.char_offset_to) for t in tokens]
         flags = self.matcher.flags([t.text for t in tokens], [text[s:e].lower() for s, e in offsets])
+        found = [offset for offset, flagged in zip(offsets, flags, strict=True) if flagged]
+        if self.matcher.substrings and not text.isascii():
+            found = sorted(found + _occurrences(text, self.matcher.substrings))
         spans: list[tuple[int, int]] = []
-        for (start, end), flagged in zip(offsets, flags, strict=True):
-            if not flagged:
-                continue
-            if spans and text[spans[-1][1] : start].strip() == "":
+        for start, end in found:
+            if spans and start <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            elif spans and text[spans[-1][1] : start].strip() == "":
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
@@ -151,6 +154,16 @@ class Highlighter:
         head = ELLIPSIS if start > 0 else ""
         tail = ELLIPSIS if end < len(text.rstrip()) else ""
         return head + render(piece, spans) + tail
+
+
+def _occurrences(text: str, needles: Iterable[str]) -> list[tuple[int, int]]:
+    found = []
+    for needle in needles:
+        start = text.find(needle)
+        while start != -1:
+            found.append((start, start + len(needle)))
+            start = text.find(needle, start + len(needle))
+    return found
 
 
 def render(text: str, spans: Iterable[tuple[int, int]]) -> str:

@@ -41,11 +41,13 @@ def test_shipped_config_loads_with_its_fields_analyzers_and_facets():
     assert config.path == str(SHIPPED_CONFIG)
     assert config.key_field.name == "slug"
     assert set(config.facets) == {"topics", "entities"}
-    assert {f.name for f in config.text_fields} == {"title", "summary", "body"}
-    assert config.search_boosts() == {"title": 3.0, "summary": 1.5, "body": 1.0, "entities__text": 1.5}
+    assert {f.name for f in config.text_fields} == {"title", "summary", "body", "cjk"}
+    boosts = config.search_boosts()
+    assert set(boosts) == {"title", "summary", "body", "cjk", "entities__text"}
+    assert max(boosts, key=boosts.get) == "title"
     assert config.snippets.fields == ("body", "summary")
     assert config.analyzers["text"].filters == ("remove_long:40", "lowercase", "stemmer:english")
-    assert set(build_analyzers(config)) == {"text"}
+    assert set(build_analyzers(config)) == {"text", "cjk"}
 
 
 def test_shipped_config_loaded_from_a_copied_file_equals_the_default(tmp_path: Path):
@@ -203,7 +205,7 @@ def test_unreadable_or_invalid_toml_file_is_a_config_error(tmp_path: Path):
         {"filters": ["remove_long:abc"]},
         {"filters": ["stemmer"]},
         {"filters": ["stemmer:klingon"]},
-        {"pattern": "[unclosed"},
+        {"tokenizer": "regex", "pattern": "[unclosed"},
     ],
     ids=["remove_long-not-a-number", "stemmer-without-language", "stemmer-unknown-language", "invalid-regex"],
 )
