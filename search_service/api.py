@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .article import MAX_DATE, MIN_DATE
 from .config import IndexConfig, load_config
 from .errors import InvalidParameterError, NotFoundError, ServiceError, UnauthorizedError
 from .models import (
@@ -105,9 +106,12 @@ def parse_when(name: str, value: str | None) -> datetime | None:
     text = value.strip()
     try:
         parsed = datetime.combine(date.fromisoformat(text), time()) if len(text) == 10 else datetime.fromisoformat(text)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidParameterError(name, f"{text[:40]!r} is not an ISO date or datetime (like 1987-03-01)") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise InvalidParameterError(name, f"must lie between {MIN_DATE.date()} and {MAX_DATE.date()}")
+    return parsed
 
 
 def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:

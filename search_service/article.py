@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, ValidationError, ValidationInfo
@@ -18,6 +18,11 @@ URL_RE = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 # C0 controls except tab and newline, DEL, and the zero-width characters that only hide text.
 # Zero-width (non-)joiners stay: emoji sequences and Indic/Persian scripts need them.
 _STRIP = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x200B, 0x2060, 0xFEFF], None)
+
+
+# Tantivy stores dates as nanoseconds in a signed 64-bit integer.
+MIN_DATE = datetime(1678, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(2261, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @dataclass
@@ -113,8 +118,14 @@ def _date(value: Any, info: ValidationInfo) -> datetime:
         raise ValueError(f"{value[:40]!r} is not a date: expected ISO 8601 with offset") from None
     if parsed.tzinfo is None:
         _context(info).warnings.append(f"{info.field_name} {value!r} has no timezone; assumed UTC")
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = MIN_DATE - timedelta(days=1)
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise ValueError(f"{value[:40]!r} is outside the dates the index can hold ({MIN_DATE.year}-{MAX_DATE.year})")
+    return parsed
 
 
 def _facet_values(values: list[str], info: ValidationInfo) -> list[str]:

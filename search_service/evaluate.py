@@ -75,6 +75,8 @@ def add_typos(text: str, seed: int) -> str:
             return word[:i] + word[i + 1 :]
         if op == "insert":
             return word[:i] + letter + word[i:]
+        if word[i - 1] == word[i]:  # swapping equal letters would change nothing
+            return word[:i] + letter + word[i + 1 :]
         return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
 
     return _WORD_RE.sub(perturb, text)

@@ -6,10 +6,13 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from .errors import InvalidParameterError
+
 # Terms aggregations are approximate when a segment returns only its top terms: asking every
 # segment for all of its terms makes the merged counts exact.
 ALL_TERMS = 50_000
 INTERVALS = ("year", "month", "week", "day")
+MAX_BUCKETS = 5_000
 
 
 def terms_agg(field: str) -> dict[str, Any]:
@@ -52,6 +55,11 @@ def next_bucket(start: date, interval: str) -> date:
     return start + timedelta(days=7 if interval == "week" else 1)
 
 
+def _bucket_count(first: date, last: date, interval: str) -> int:
+    days = (last - first).days
+    return {"year": days // 365, "month": days // 28, "week": days // 7}.get(interval, days) + 1
+
+
 def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:
     """Roll day buckets up into UTC years, months, ISO weeks or days, empty buckets included."""
     counts: dict[date, int] = {}
@@ -63,6 +71,12 @@ def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:
         return []
     out = []
     current, last = min(counts), max(counts)
+    if _bucket_count(current, last, interval) > MAX_BUCKETS:
+        raise InvalidParameterError(
+            "date_interval",
+            f"the matching articles span more than {MAX_BUCKETS:,} {interval}s; "
+            "use a coarser interval or a published_after/published_before range",
+        )
     while current <= last:
         out.append({"start": current.isoformat(), "count": counts.get(current, 0)})
         current = next_bucket(current, interval)

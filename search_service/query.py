@@ -176,14 +176,17 @@ class QueryBuilder:
                 exact.append(_boost(tantivy.Query.phrase_query(self.schema, name, tokens), boost))
                 continue
             exact.append(_boost(tantivy.Query.term_query(self.schema, name, tokens[0]), boost))
-            near: list[tantivy.Query] = []
             if term.prefix and len(term.text) >= 2:
-                near.append(self._prefix(name, term.text.lower(), tokens[0]))
+                near = [(self._prefix(name, term.text.lower(), tokens[0]), 1.0)]
             elif typos and (name in self._typo_fields or target is not None):
-                near.extend(self._fuzzy(name, term.text.lower(), tokens[0]))
-            if near:
-                # Constant per field, weighted like the field: a title match still ranks first.
-                approximate.append(tantivy.Query.const_score_query(_any(near), APPROXIMATE_SCORE * boost))
+                near = self._fuzzy(name, term.text.lower(), tokens[0])
+            else:
+                near = []
+            # Constant scores, weighted like the field (a title match still ranks first) and by
+            # closeness (one edit above two), all below any exact match.
+            approximate.extend(
+                tantivy.Query.const_score_query(query, APPROXIMATE_SCORE * boost * weight) for query, weight in near
+            )
         if not exact:
             return None
         best = _any(exact)
@@ -204,21 +207,27 @@ class QueryBuilder:
                 options.append(tantivy.Query.phrase_query(self.schema, target.search_field, tokens))
         return _any(options)
 
-    def _fuzzy(self, name: str, word: str, token: str) -> list[tantivy.Query]:
-        distance = typo_distance(word, self.config.ranking.one_typo_min_len, self.config.ranking.two_typos_min_len)
-        if distance == 0:
-            return []
+    def _fuzzy(self, name: str, word: str, token: str) -> list[tuple[tantivy.Query, float]]:
+        """Fuzzy queries for a word with their weights: one edit counts more than two."""
+        ranking = self.config.ranking
+        distance = typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len)
         # The index holds stems; a typo'd word often does not stem like the word it means, so
-        # try both the stem and the word as typed.
+        # try the stem, the word as typed, and the word with the ending a stem would have
+        # ('daisy' is indexed as 'daisi': two edits from 'daisey' and from 'dasiy').
+        endings = [word[:-1]] if len(word) > 5 else []
+        if word.endswith("y"):
+            endings.append(word[:-1] + "i")
+        candidates = dict.fromkeys([token, word, *endings])
         return [
-            tantivy.Query.fuzzy_term_query(self.schema, name, candidate, distance, True, False)
-            for candidate in dict.fromkeys([token, word])
+            (tantivy.Query.fuzzy_term_query(self.schema, name, candidate, edits, True, False), 1.0 / edits)
+            for edits in range(1, distance + 1)
+            for candidate in candidates
         ]
 
     def _prefix(self, name: str, word: str, token: str) -> tantivy.Query:
         # Indexed terms are stems, which can be shorter than what has been typed so far
         # ("electio" -> stem "elect"): accept a term the typed text starts with, too.
-        stems = [re.escape(word[:n]) for n in range(max(3, len(word) - 3), len(word))]
+        stems = [re.escape(word[:n]) for n in range(max(4, len(word) - 2), len(word))]
         pattern = "|".join([f"{re.escape(word)}.*", f"{re.escape(token)}.*", *stems])
         return tantivy.Query.regex_query(self.schema, name, pattern)
 
