@@ -26,6 +26,7 @@ from .models import (
     SearchOut,
     SuggestOut,
 )
+from .observability import RequestMiddleware, configure_logging, metrics_payload
 from .reader import IndexReader
 from .search import SearchEngine, SearchRequest, iso
 from .settings import Settings
@@ -42,6 +43,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class JSON(Response):
     media_type = "application/json"
 
+    def init_headers(self, headers: Any = None) -> None:
+        super().init_headers(headers)
+        # Responses carry article text: never let a browser sniff them into HTML.
+        self.raw_headers.append((b"x-content-type-options", b"nosniff"))
+
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
@@ -57,7 +63,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s)
-        engine = SearchEngine(reader, config)
+        engine = SearchEngine(reader, config, settings.max_query_terms)
         app.state.engine = engine
         app.state.suggester = Suggester(engine)
         yield
@@ -71,6 +77,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    app.add_middleware(RequestMiddleware, access_log=settings.access_log)
     _add_error_handlers(app)
     _add_routes(app, settings, config)
     return app
@@ -278,6 +285,11 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             }
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        payload, content_type = metrics_payload(app.state.engine.reader)
+        return Response(payload, media_type=content_type)
+
     @app.post("/admin/reload", responses=ERRORS, summary="Look for a new index commit now (admin)")
     async def reload(request: Request) -> JSON:
         _require_admin(request, settings)
@@ -296,4 +308,6 @@ def _require_admin(request: Request, settings: Settings) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: every worker builds its app from the environment."""
-    return create_app()
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -198,6 +198,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn."""
     import os
+    import tempfile
 
     import uvicorn
 
@@ -205,14 +206,19 @@ def serve(
     # Workers are separate processes that build their app from the environment: hand it down there.
     os.environ["SEARCH_INDEX_DIR"] = str(settings.index_dir.resolve())
     os.environ["SEARCH_CONFIG_PATH"] = str(Path(settings.config_path).resolve())
+    count = workers or settings.workers
+    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts its own requests; /metrics adds them up from this directory.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="search-metrics-")
     uvicorn.run(
         "search_service.api:app_from_env",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=count,
         timeout_graceful_shutdown=10,
-        log_level="info",
+        log_level="warning",
+        access_log=False,  # the app writes its own JSON access log with request ids
     )
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from .document import document_builder, stored_article
 from .errors import ConfigError, IndexNotReadyError, TooManyRejectsError
 from .schema import build_schema
 from .sources import Item, read_items
-from .store import Generation, IndexStore
+from .store import Generation, IndexStore, write_last_run
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ class Indexer:
         index.reload()
         report.documents = index.searcher().num_docs
         report.seconds = time.perf_counter() - started
+        write_last_run(self.store, report.as_dict() | {"finished_at": datetime.now(UTC).isoformat()})
         return report
 
 

@@ -42,7 +42,8 @@ class ParsedQuery:
         return [term for group in self.groups for term in group]
 
 
-def parse(text: str, known_fields: set[str], prefix: bool = False) -> ParsedQuery:
+def parse(text: str, known_fields: set[str], prefix: bool = False, max_terms: int = 64) -> ParsedQuery:
+    """Parse leniently; words and phrases beyond `max_terms` are dropped (bounded work per query)."""
     text = unicodedata.normalize("NFC", text).replace("(", " ").replace(")", " ")
     if text.count('"') % 2:
         cut = text.rfind('"')
@@ -58,6 +59,8 @@ def parse(text: str, known_fields: set[str], prefix: bool = False) -> ParsedQuer
         terms = _terms(name, phrase, word, known_fields)
         if not terms:
             continue
+        if sum(map(len, groups)) + len(excluded) + len(terms) > max_terms:
+            break
         if neg:
             excluded.extend(terms)
         elif join_next and len(terms) == 1:

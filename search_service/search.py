@@ -96,8 +96,9 @@ class RecencyBoost:
 class SearchEngine:
     """Everything a search needs that can be built once: query builder, field lists, caches."""
 
-    def __init__(self, reader: IndexReader, config: IndexConfig) -> None:
+    def __init__(self, reader: IndexReader, config: IndexConfig, max_query_terms: int = 64) -> None:
         self.reader = reader
+        self.max_query_terms = max_query_terms
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
@@ -114,7 +115,7 @@ class SearchEngine:
     # -- planning ---------------------------------------------------------------------------
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
-        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix)
+        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
         typo_words = self.builder.typo_words(parsed, searcher) if request.typos else frozenset()
         text_query = self.builder.build(parsed, require_all=require_all, typo_words=typo_words)
         sort = request.sort or ("relevance" if request.q.strip() else "newest")

@@ -24,5 +24,8 @@ class Settings(BaseSettings):
     writer_threads: int = Field(2, ge=1, le=16, description="Tantivy indexing threads.")
     reload_interval_s: float = Field(0.25, gt=0, description="How often readers look for a new commit.")
     max_query_chars: int = Field(1000, ge=1)
+    max_query_terms: int = Field(64, ge=1, description="Words and phrases used from one query; more are ignored.")
+    access_log: bool = Field(True, description="One JSON line per request on stdout.")
+    log_level: str = Field("info")
     max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")
     max_page_depth: int = Field(10_000, ge=1, description="Deepest hit a client may page to.")

@@ -29,6 +29,7 @@ from .errors import IndexLockedError, IndexNotReadyError, InputError
 from .schema import build_schema, register_analyzers
 
 BUILD_INFO = "build.json"
+LAST_RUN = "last_run.json"
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,20 @@ class IndexStore:
 
     def discard(self, generation: Generation) -> None:
         shutil.rmtree(generation.path, ignore_errors=True)
+
+
+def write_last_run(store: IndexStore, summary: dict) -> None:
+    """What the last import did, for operators and /metrics (written atomically)."""
+    tmp = store.root / f".{LAST_RUN}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(summary))
+    os.replace(tmp, store.root / LAST_RUN)
+
+
+def read_last_run(store: IndexStore) -> dict:
+    try:
+        return json.loads((store.root / LAST_RUN).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,0 +1,78 @@
+"""Operations: request ids, metrics, admin authentication, security headers, bounded queries."""
+
+import re
+from pathlib import Path
+
+from conftest import SAMPLE, BuiltIndex, api_client
+
+from search_service.indexer import Indexer
+
+
+def test_request_id_is_echoed_or_created(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir) as client:
+        given = client.get("/health", headers={"X-Request-ID": "trace-42"})
+        created = client.get("/health")
+        hostile = client.get("/health", headers={"X-Request-ID": "<script>"})
+    assert given.headers["x-request-id"] == "trace-42"
+    assert re.fullmatch(r"[0-9a-f]{16}", created.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{16}", hostile.headers["x-request-id"])
+
+
+def test_json_responses_forbid_content_sniffing(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir) as client:
+        ok = client.get("/search", params={"q": "inflation"})
+        missing = client.get("/articles/no-such-article")
+    assert ok.headers["x-content-type-options"] == "nosniff"
+    assert missing.status_code == 404
+    assert missing.headers["x-content-type-options"] == "nosniff"
+
+
+def test_metrics_count_requests_by_route_and_status_and_report_the_index(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir) as client:
+        for _ in range(3):
+            client.get("/search", params={"q": "inflation"})
+        client.get("/search", params={"per_page": 1000})
+        text = client.get("/metrics").text
+    search_ok = re.search(r'search_http_requests_total\{method="GET",route="/search",status="200"\} (\d+)', text)
+    invalid = re.search(r'search_http_requests_total\{method="GET",route="/search",status="422"\} (\d+)', text)
+    assert search_ok and int(float(search_ok.group(1))) >= 3
+    assert invalid and int(float(invalid.group(1))) >= 1
+    assert 'search_http_request_seconds_bucket{le="0.005",route="/search"}' in text
+    documents = sum(1 for line in SAMPLE.read_text().splitlines() if line.strip())
+    assert f"search_index_documents {float(documents)}" in text
+    assert "search_index_last_commit_age_seconds" in text
+    assert 'search_last_reindex_seconds{mode="rebuild"}' in text
+    assert "search_last_reindex_rejected 0.0" in text
+
+
+def test_admin_reload_is_disabled_without_a_key(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir) as client:
+        response = client.post("/admin/reload")
+    assert response.status_code == 404
+    assert "SEARCH_ADMIN_KEY" in response.json()["error"]["message"]
+
+
+def test_admin_reload_needs_the_configured_bearer_key(sample_index: BuiltIndex, tmp_path: Path):
+    with api_client(sample_index.index_dir, admin_key="s3cret", reload_interval_s=3600) as client:
+        before = client.get("/ready").json()["documents"]
+        denied = client.post("/admin/reload", headers={"Authorization": "Bearer wrong"})
+        anonymous = client.post("/admin/reload")
+        extra = tmp_path / "extra.jsonl"
+        first = SAMPLE.read_text().splitlines()[0].replace('"slug": "', '"slug": "copy-of-', 1)
+        extra.write_text(first + "\n")
+        Indexer(sample_index.store, sample_index.config).upsert([str(extra)])
+        allowed = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert denied.status_code == 401
+    assert anonymous.status_code == 401
+    assert allowed.status_code == 200
+    assert allowed.json()["documents"] == before + 1
+
+
+def test_a_huge_query_is_bounded_not_refused(sample_index: BuiltIndex):
+    query = " OR ".join(f"word{i}" for i in range(400))
+    with api_client(sample_index.index_dir) as client:
+        response = client.get("/search", params={"q": query[:1000], "facets": ""})
+        too_long = client.get("/search", params={"q": "x" * 1001})
+    assert response.status_code == 200
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["message"].startswith("q:")
