@@ -12,13 +12,17 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import tantivy
+from rapidfuzz.distance import OSA
 
 from .config import FieldConfig, IndexConfig
 from .schema import build_analyzers
 
 _ITEM_RE = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z_]+):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))')
-# A fuzzy or prefix match must never outrank a real one: its score is a small constant.
+# A prefix match must never outrank a real one: its score is a small constant.
 APPROXIMATE_SCORE = 0.1
+# A corrected typo counts for less than the same word spelled right.
+CORRECTION_WEIGHT = 0.7
+MAX_CORRECTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -113,57 +117,83 @@ class QueryBuilder:
     def tokens(self, text: str, field_name: str) -> list[str]:
         return self.analyzers[self._analyzer_of[field_name]].analyze(text)
 
-    def typo_words(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> frozenset[str]:
-        """The query words to match with typos: long enough, and not words the index knows.
+    def corrections(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> dict[str, tuple[str, ...]]:
+        """For each query word the index does not know, the indexed terms it most likely means.
 
-        A word that occurs in the index is taken as meant; expanding it into every term within
-        one or two edits would cost a lot per query and pull in unrelated words (bank -> band).
+        A word found in the index is taken as meant. For the others, the term dictionary is
+        walked for terms sharing the word's first two letters (or those two swapped) and the
+        closest ones by edit distance are kept, most frequent first. Searching those terms
+        keeps BM25 ranking for typo'd queries, unlike tantivy's constant-score fuzzy queries.
         """
         ranking = self.config.ranking
         if not ranking.typo_tolerance:
-            return frozenset()
-        words: list[str] = []
+            return {}
+        found: dict[str, tuple[str, ...]] = {}
         for term in parsed.positive_terms():
-            if len(words) >= ranking.max_typo_words:
+            if len(found) >= ranking.max_typo_words:
                 break
             target = self.fields_by_query_name.get(term.field) if term.field else None
             if term.phrase or term.prefix or (target is not None and target.kind != "text"):
                 continue
             word = term.text.lower()
-            if not typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len):
-                continue
+            distance = typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len)
             fields = [target.name] if target is not None else self._typo_fields
             tokens = self.tokens(term.text, fields[0])
-            if len(tokens) != 1:
+            if not distance or len(tokens) != 1 or word in found:
                 continue
-            if not any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
-                words.append(word)
-        return frozenset(words)
+            if any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
+                continue
+            candidates = self._closest_terms(searcher, fields, word, tokens[0], distance)
+            if candidates:
+                found[word] = candidates
+        return found
+
+    def _closest_terms(
+        self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int
+    ) -> tuple[str, ...]:
+        frequencies: dict[str, int] = {}
+        for name in fields:
+            for start in dict.fromkeys([token[:2], token[1::-1]]):
+                for indexed, count in searcher.terms_with_prefix(name, start):
+                    frequencies[indexed] = max(count, frequencies.get(indexed, 0))
+        # Compare with the word as typed and as stemmed, and with the ending a stem would have
+        # ('daisy' is indexed as 'daisi': two edits from 'daisey').
+        forms = dict.fromkeys([word, token, word[:-1] + "i" if word.endswith("y") else word])
+        scored = []
+        for indexed, count in frequencies.items():
+            edits = min(OSA.distance(form, indexed, score_cutoff=distance) for form in forms)
+            if edits <= distance:
+                # The rare word itself (0 edits) competes with one-edit corrections on frequency.
+                scored.append((max(edits, 1), -count, indexed))
+        scored.sort()
+        best = [indexed for edits, _, indexed in scored if edits == scored[0][0]] if scored else []
+        return tuple(best[:MAX_CORRECTIONS])
 
     def build(
-        self, parsed: ParsedQuery, *, require_all: bool = True, typo_words: frozenset[str] = frozenset()
+        self, parsed: ParsedQuery, *, require_all: bool = True, corrections: dict[str, tuple[str, ...]] | None = None
     ) -> tantivy.Query:
+        corrections = corrections or {}
         if parsed.is_empty:
             return tantivy.Query.all_query()
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for group in parsed.groups:
             alternatives = []
             for term in group:
-                query = self.term(term, typos=term.text.lower() in typo_words)
+                query = self.term(term, corrected=corrections.get(term.text.lower(), ()))
                 if query is not None:
                     alternatives.append(query)
             if alternatives:
                 query = alternatives[0] if len(alternatives) == 1 else _any(alternatives)
                 clauses.append((tantivy.Occur.Must if require_all else tantivy.Occur.Should, query))
         for term in parsed.excluded:
-            query = self.term(term, typos=False)
+            query = self.term(term)
             if query is not None:
                 clauses.append((tantivy.Occur.MustNot, query))
         if not any(occur != tantivy.Occur.MustNot for occur, _ in clauses):
             clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(clauses)
 
-    def term(self, term: Term, *, typos: bool) -> tantivy.Query | None:
+    def term(self, term: Term, *, corrected: tuple[str, ...] = ()) -> tantivy.Query | None:
         """One word or phrase over the fields it targets; None when it has no searchable token."""
         target = self.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind == "keyword":
@@ -180,16 +210,13 @@ class QueryBuilder:
                 continue
             exact.append(_boost(tantivy.Query.term_query(self.schema, name, tokens[0]), boost))
             if term.prefix and len(term.text) >= 2:
-                near = [(self._prefix(name, term.text.lower(), tokens[0]), 1.0)]
-            elif typos and (name in self._typo_fields or target is not None):
-                near = self._fuzzy(name, term.text.lower(), tokens[0])
-            else:
-                near = []
-            # Constant scores, weighted like the field (a title match still ranks first) and by
-            # closeness (one edit above two), all below any exact match.
-            approximate.extend(
-                tantivy.Query.const_score_query(query, APPROXIMATE_SCORE * boost * weight) for query, weight in near
-            )
+                prefix = tantivy.Query.const_score_query(self._prefix(name, term.text.lower(), tokens[0]), boost)
+                approximate.append(tantivy.Query.boost_query(prefix, APPROXIMATE_SCORE))
+            elif corrected and (name in self._typo_fields or target is not None):
+                approximate.extend(
+                    _boost(tantivy.Query.term_query(self.schema, name, indexed), boost * CORRECTION_WEIGHT)
+                    for indexed in corrected
+                )
         if not exact:
             return None
         best = _any(exact)
@@ -209,23 +236,6 @@ class QueryBuilder:
             elif tokens:
                 options.append(tantivy.Query.phrase_query(self.schema, target.search_field, tokens))
         return _any(options)
-
-    def _fuzzy(self, name: str, word: str, token: str) -> list[tuple[tantivy.Query, float]]:
-        """Fuzzy queries for a word with their weights: one edit counts more than two."""
-        ranking = self.config.ranking
-        distance = typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len)
-        # The index holds stems; a typo'd word often does not stem like the word it means, so
-        # try the stem, the word as typed, and the word with the ending a stem would have
-        # ('daisy' is indexed as 'daisi': two edits from 'daisey' and from 'dasiy').
-        endings = [word[:-1]] if len(word) > 5 else []
-        if word.endswith("y"):
-            endings.append(word[:-1] + "i")
-        candidates = dict.fromkeys([token, word, *endings])
-        return [
-            (tantivy.Query.fuzzy_term_query(self.schema, name, candidate, edits, True, False), 1.0 / edits)
-            for edits in range(1, distance + 1)
-            for candidate in candidates
-        ]
 
     def _prefix(self, name: str, word: str, token: str) -> tantivy.Query:
         # Indexed terms are stems, which can be shorter than what has been typed so far

@@ -48,7 +48,7 @@ class Plan:
     """What to ask the engine, built without touching an index."""
 
     parsed: ParsedQuery
-    typo_words: frozenset[str]
+    corrections: dict[str, tuple[str, ...]]
     text_query: tantivy.Query
     filters: dict[str, tantivy.Query]  # filter key (field name or DATE_FILTER) -> query
     sort: str
@@ -116,10 +116,10 @@ class SearchEngine:
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
-        typo_words = self.builder.typo_words(parsed, searcher) if request.typos else frozenset()
-        text_query = self.builder.build(parsed, require_all=require_all, typo_words=typo_words)
+        corrections = self.builder.corrections(parsed, searcher) if request.typos else {}
+        text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections)
         sort = request.sort or ("relevance" if request.q.strip() else "newest")
-        return Plan(parsed, typo_words, text_query, self.filter_queries(request), sort)
+        return Plan(parsed, corrections, text_query, self.filter_queries(request), sort)
 
     def filter_queries(self, request: SearchRequest) -> dict[str, tantivy.Query]:
         filters: dict[str, tantivy.Query] = {}
@@ -233,7 +233,7 @@ class SearchEngine:
     def _highlighter(self, plan: Plan, request: SearchRequest) -> Highlighter | None:
         if not request.highlight:
             return None
-        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], plan.typo_words)
+        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], plan.corrections)
         return Highlighter(self.body_analyzer, matcher, self.config.snippets.max_chars)
 
     # -- facets -----------------------------------------------------------------------------

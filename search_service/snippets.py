@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import tantivy
-from rapidfuzz.distance import OSA
 
-from .query import ParsedQuery, QueryBuilder, typo_distance
+from .query import ParsedQuery, QueryBuilder
 from .render import CJK_RUN
 
 ELLIPSIS = "…"
@@ -28,21 +27,17 @@ class Matcher:
 
     exact: set[str] = field(default_factory=set)
     phrases: set[tuple[str, ...]] = field(default_factory=set)  # multi-token terms match only as a run
-    fuzzy: list[tuple[str, str, int]] = field(default_factory=list)  # (word, its stem, edits allowed)
     prefixes: list[str] = field(default_factory=list)
     substrings: set[str] = field(default_factory=set)  # CJK runs, matched as they are written
 
     def __bool__(self) -> bool:
-        return bool(self.exact or self.phrases or self.fuzzy or self.prefixes or self.substrings)
+        return bool(self.exact or self.phrases or self.prefixes or self.substrings)
 
     def matches(self, token: str, word: str) -> bool:
         if token in self.exact:
             return True
         for prefix in self.prefixes:
             if word.startswith(prefix) or (prefix.startswith(token) and len(token) >= max(3, len(prefix) - 3)):
-                return True
-        for target, stem, distance in self.fuzzy:
-            if _near(word, target, distance) or _near(token, stem, distance):
                 return True
         return False
 
@@ -57,13 +52,10 @@ class Matcher:
         return flags
 
 
-def _near(a: str, b: str, distance: int) -> bool:
-    return abs(len(a) - len(b)) <= distance and OSA.distance(a, b, score_cutoff=distance) <= distance
-
-
-def build_matcher(parsed: ParsedQuery, builder: QueryBuilder, field_name: str, typo_words: frozenset[str]) -> Matcher:
+def build_matcher(
+    parsed: ParsedQuery, builder: QueryBuilder, field_name: str, corrections: dict[str, tuple[str, ...]]
+) -> Matcher:
     matcher = Matcher()
-    ranking = builder.config.ranking
     for term in parsed.positive_terms():
         target = builder.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind != "text":
@@ -76,9 +68,8 @@ def build_matcher(parsed: ParsedQuery, builder: QueryBuilder, field_name: str, t
         word = term.text.lower()
         if len(tokens) == 1 and term.prefix and len(word) >= 2:
             matcher.prefixes.append(word)
-        elif len(tokens) == 1 and word in typo_words:
-            distance = typo_distance(word, ranking.one_typo_min_len, ranking.two_typos_min_len)
-            matcher.fuzzy.append((word, tokens[0], distance))
+        # A corrected typo highlights the words it was corrected to (they share the indexed stem).
+        matcher.exact.update(corrections.get(word, ()))
     return matcher
 
 

@@ -560,10 +560,10 @@ def test_upsert_with_a_changed_analyzer_migrates_everything_into_a_new_generatio
     sample_index: BuiltIndex, tmp_path: Path, seed_record
 ):
     text = SHIPPED_CONFIG.read_text(encoding="utf-8")
-    stemmed = 'filters = ["remove_long:40", "lowercase", "stemmer:english"]'
-    assert stemmed in text
+    stemmer = ', "stemmer:english"]'
+    assert text.count(stemmer) == 1
     config_path = tmp_path / "schema.toml"
-    config_path.write_text(text.replace(stemmed, 'filters = ["remove_long:40", "lowercase"]'), encoding="utf-8")
+    config_path.write_text(text.replace(stemmer, "]"), encoding="utf-8")
     new_config = load_config(config_path)
     assert new_config.fingerprint != sample_index.config.fingerprint
 
