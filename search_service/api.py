@@ -27,6 +27,7 @@ from .models import (
     SuggestOut,
 )
 from .observability import RequestMiddleware, configure_logging, metrics_payload
+from .pages import add_pages
 from .reader import IndexReader
 from .search import SearchEngine, SearchRequest, iso
 from .settings import Settings
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     app.add_middleware(RequestMiddleware, access_log=settings.access_log)
     _add_error_handlers(app)
     _add_routes(app, settings, config)
+    add_pages(app)
     return app
 
 

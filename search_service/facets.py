@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from .errors import InvalidParameterError
 
 # Terms aggregations are approximate when a segment returns only its top terms: asking every
-# segment for all of its terms makes the merged counts exact.
+# segment for all of its terms (segment_size) makes the merged counts exact. Tantivy orders
+# the merged buckets by count, then value, as the API does, so `size` can be the page size.
 ALL_TERMS = 50_000
 INTERVALS = ("year", "month", "week", "day")
 MAX_BUCKETS = 5_000
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+MS_PER_DAY = 86_400_000
 
 
-def terms_agg(field: str) -> dict[str, Any]:
-    return {"terms": {"field": field, "size": ALL_TERMS, "segment_size": ALL_TERMS}}
+def terms_agg(field: str, size: int = ALL_TERMS) -> dict[str, Any]:
+    return {"terms": {"field": field, "size": size, "segment_size": ALL_TERMS}}
 
 
 def day_histogram_agg(field: str) -> dict[str, Any]:
@@ -64,7 +67,7 @@ def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:
     """Roll day buckets up into UTC years, months, ISO weeks or days, empty buckets included."""
     counts: dict[date, int] = {}
     for bucket in result.get("buckets", []):
-        day = datetime.fromtimestamp(bucket["key"] / 1000, UTC).date()
+        day = date.fromordinal(EPOCH_ORDINAL + int(bucket["key"]) // MS_PER_DAY)
         start = bucket_start(day, interval)
         counts[start] = counts.get(start, 0) + bucket["doc_count"]
     if not counts:

@@ -23,6 +23,9 @@ APPROXIMATE_SCORE = 0.1
 # A corrected typo counts for less than the same word spelled right.
 CORRECTION_WEIGHT = 0.7
 MAX_CORRECTIONS = 3
+# The most frequent terms sharing a word's first two letters are the likely corrections.
+CANDIDATES_PER_PREFIX = 300
+CORRECTION_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class QueryBuilder:
             if f.search_field:
                 self._analyzer_of[f.search_field] = f.analyzer
         self._typo_fields = [f.name for f in self.config.text_fields if f.boost]
+        self._corrected: dict[tuple, tuple[str, ...]] = {}
 
     @property
     def known_fields(self) -> set[str]:
@@ -117,7 +121,9 @@ class QueryBuilder:
     def tokens(self, text: str, field_name: str) -> list[str]:
         return self.analyzers[self._analyzer_of[field_name]].analyze(text)
 
-    def corrections(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> dict[str, tuple[str, ...]]:
+    def corrections(
+        self, parsed: ParsedQuery, searcher: tantivy.Searcher, version: object = None
+    ) -> dict[str, tuple[str, ...]]:
         """For each query word the index does not know, the indexed terms it most likely means.
 
         A word found in the index is taken as meant. For the others, the term dictionary is
@@ -141,12 +147,19 @@ class QueryBuilder:
             tokens = self.tokens(term.text, fields[0])
             if not distance or len(tokens) != 1 or word in found:
                 continue
-            if any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
-                continue
-            candidates = self._closest_terms(searcher, fields, word, tokens[0], distance)
-            if candidates:
-                found[word] = candidates
+            key = (version, tuple(fields), word)
+            if key not in self._corrected:
+                known = any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields)
+                self._remember(key, () if known else self._closest_terms(searcher, fields, word, tokens[0], distance))
+            if self._corrected[key]:
+                found[word] = self._corrected[key]
         return found
+
+    def _remember(self, key: tuple, candidates: tuple[str, ...]) -> None:
+        # Corrections depend only on the index's terms: kept per index version, bounded.
+        if len(self._corrected) >= CORRECTION_CACHE_SIZE:
+            self._corrected.pop(next(iter(self._corrected)))
+        self._corrected[key] = candidates
 
     def _closest_terms(
         self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int
@@ -154,7 +167,7 @@ class QueryBuilder:
         frequencies: dict[str, int] = {}
         for name in fields:
             for start in dict.fromkeys([token[:2], token[1::-1]]):
-                for indexed, count in searcher.terms_with_prefix(name, start):
+                for indexed, count in searcher.terms_with_prefix(name, start, None, CANDIDATES_PER_PREFIX):
                     frequencies[indexed] = max(count, frequencies.get(indexed, 0))
         # Compare with the word as typed and as stemmed, and with the ending a stem would have
         # ('daisy' is indexed as 'daisi': two edits from 'daisey').

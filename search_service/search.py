@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import tantivy
 
 from .config import IndexConfig
@@ -21,6 +22,9 @@ from .reader import IndexReader
 from .snippets import Highlighter, build_matcher
 
 SORTS = ("relevance", "newest", "oldest")
+HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
+# Snippet length that keeps a whole title.
+WHOLE_TEXT = 1_000_000
 # Relevance with a recency boost re-ranks this many of the best hits; deeper pages keep BM25 order.
 RECENCY_WINDOW = 200
 DATE_FILTER = "published_at"
@@ -104,6 +108,12 @@ class SearchEngine:
         self.builder = QueryBuilder(config, self.schema)
         self.date_field = config.histogram_field.name if config.histogram_field else None
         self.snippet_fields = config.snippets.fields
+        by_source = {f.source: f for f in config.fields.values()}
+        self._hit_plan = {
+            attribute: (by_source[attribute].name, by_source[attribute].kind, by_source[attribute].multi)
+            for attribute in HIT_ATTRIBUTES
+            if attribute in by_source
+        }
         self.body_analyzer = self.builder.analyzers[config.fields[self.snippet_fields[0]].analyzer]
         ranking = config.ranking
         self.recency = (
@@ -116,7 +126,7 @@ class SearchEngine:
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
-        corrections = self.builder.corrections(parsed, searcher) if request.typos else {}
+        corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
         text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections)
         sort = request.sort or ("relevance" if request.q.strip() else "newest")
         return Plan(parsed, corrections, text_query, self.filter_queries(request), sort)
@@ -198,37 +208,48 @@ class SearchEngine:
             return []
         highlighter = self._highlighter(plan, request)
         body_field, summary_field = self.snippet_fields[0], self.snippet_fields[-1]
-        generator = None
+        body_snippets = title_snippets = None
         if highlighter is not None and (highlighter.matcher.exact or highlighter.matcher.phrases):
-            # Tantivy places the window for exact words and phrases; typo, prefix and CJK matches are
-            # found by the highlighter's own scan.
-            generator = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
-            generator.set_max_num_chars(highlighter.max_chars)
+            # Tantivy places the snippet window and, for exact words, marks them itself (fast);
+            # prefix and CJK matches are found by the highlighter's own scan.
+            body_snippets = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
+            body_snippets.set_max_num_chars(highlighter.max_chars)
+            if highlighter.tantivy_can_mark:
+                title_field = self._hit_plan["title"][0]
+                title_snippets = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, title_field)
+                title_snippets.set_max_num_chars(WHOLE_TEXT)
         hits = []
+        relevance = plan.sort == "relevance"
         for score, address in result.hits:
             doc = searcher.doc(address)
-            article = stored_article(self.config, doc)
-            hit = {
-                "slug": article.get("slug"),
-                "title": article.get("title", ""),
-                "summary": article.get("summary", ""),
-                "url": article.get("url"),
-                "published_at": iso(article.get("published_at")),
-                "lang": article.get("lang"),
-                "topics": article.get("topics", []),
-                "entities": article.get("entities", []),
-                "score": round(score, 4) if plan.sort == "relevance" else None,
-            }
+            hit = self._hit_fields(doc)
+            hit["score"] = round(score, 4) if relevance else None
             if highlighter is not None:
-                body = article.get(self.config.fields[body_field].source, "")
-                summary = article.get(self.config.fields[summary_field].source, "")
-                fragment = generator.snippet_from_doc(doc) if generator is not None else None
+                title = title_snippets.snippet_from_doc(doc) if title_snippets is not None else None
+                body = doc.get_first(body_field) or ""
+                summary = hit["summary"] if summary_field != body_field else ""
+                fragment = body_snippets.snippet_from_doc(doc) if body_snippets is not None else None
                 hit["highlights"] = {
-                    "title": highlighter.mark(hit["title"]),
-                    "snippet": highlighter.snippet(body, summary if summary_field != body_field else "", fragment),
+                    "title": highlighter.mark(hit["title"], title),
+                    "snippet": highlighter.snippet(body, summary, fragment),
                 }
             hits.append(hit)
         return hits
+
+    def _hit_fields(self, doc: tantivy.Document) -> dict[str, Any]:
+        """The fields a hit shows, read one by one: never the (possibly large) stored markdown."""
+        hit: dict[str, Any] = {}
+        for attribute, (name, kind, multi) in self._hit_plan.items():
+            if multi:
+                hit[attribute] = doc.get_all(name)
+                continue
+            value = doc.get_first(name)
+            if kind == "stored":
+                value = orjson.loads(value) if value is not None else None
+            elif kind == "date":
+                value = iso(value if value is None or value.tzinfo else value.replace(tzinfo=UTC))
+            hit[attribute] = value if value is not None else ""
+        return hit
 
     def _highlighter(self, plan: Plan, request: SearchRequest) -> Highlighter | None:
         if not request.highlight:
@@ -250,7 +271,7 @@ class SearchEngine:
                 own = DATE_FILTER if DATE_FILTER in plan.filters else None
                 groups.setdefault(own, {})[name] = day_histogram_agg(name)
             else:
-                groups.setdefault(own, {})[name] = terms_agg(name)
+                groups.setdefault(own, {})[name] = terms_agg(name, request.facet_size)
         results: dict[str, Any] = {}
         for without, aggs in groups.items():
             results.update(searcher.aggregate(plan.query(without=without), aggs))
@@ -258,9 +279,24 @@ class SearchEngine:
         for name in request.facets:
             if name == self.date_field:
                 out[name] = date_buckets(results.get(name, {}), request.date_interval)
-            else:
-                out[name] = top_values(results.get(name, {}), request.facet_size, request.filters.get(name, ()))
+                continue
+            values = top_values(results.get(name, {}), request.facet_size)
+            shown = {v["value"] for v in values}
+            for value in request.filters.get(name, ()):
+                if value not in shown:  # a selected value is always listed, with its own count
+                    shown.add(value)
+                    values.append({"value": value, "count": self._count_with(searcher, plan, name, value)})
+            out[name] = values
         return out
+
+    def _count_with(self, searcher: tantivy.Searcher, plan: Plan, name: str, value: str) -> int:
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, plan.query(without=name)),
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, name, value)),
+            ]
+        )
+        return searcher.search(query, 1, count=True).count
 
     def facet_values(self, name: str, request: SearchRequest, prefix: str = "", size: int = 10) -> dict[str, Any]:
         """One facet's values for browsing and typeahead, under the request's other filters."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import tantivy
 
@@ -89,37 +90,33 @@ class Highlighter:
         found = [offset for offset, flagged in zip(offsets, flags, strict=True) if flagged]
         if self.matcher.substrings and not text.isascii():
             found = sorted(found + _occurrences(text, self.matcher.substrings))
-        spans: list[tuple[int, int]] = []
-        for start, end in found:
-            if spans and start <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-            elif spans and text[spans[-1][1] : start].strip() == "":
-                spans[-1] = (spans[-1][0], end)
-            else:
-                spans.append((start, end))
-        return spans
+        return merge_spans(text, found)
 
-    def mark(self, text: str) -> str:
+    @property
+    def tantivy_can_mark(self) -> bool:
+        """Tantivy's own snippets mark every exact word and corrected typo; prefixes and CJK
+        substrings need the Python scan."""
+        return not self.matcher.prefixes and not self.matcher.substrings
+
+    def mark(self, text: str, snippet: tantivy.Snippet | None = None) -> str:
+        """`text` escaped, matches in <mark>; from tantivy's snippet of the whole text when given."""
+        if snippet is not None:
+            return render(text, tantivy_spans(text, snippet))
         return render(text, self.spans(text))
 
     def snippet(self, body: str, summary: str, fragment: tantivy.Snippet | None) -> str:
         """A window of about max_chars around the best match in body, else summary, else body's start."""
-        window = self._window_from_fragment(body, fragment) or self._window_from_scan(body)
-        if window is not None:
-            return self._cut(body, *window)
+        if fragment is not None and fragment.highlighted():
+            spans = tantivy_spans(body, fragment)
+            start, end = _char_range(body, fragment.fragment_range())
+            return self._cut(body, start, end, spans if self.tantivy_can_mark else None)
+        if not self.tantivy_can_mark:
+            window = self._window_from_scan(body)
+            if window is not None:
+                return self._cut(body, *window)
         if summary:
             return self._cut(summary, 0, self.max_chars)
         return self._cut(body, 0, self.max_chars)
-
-    def _window_from_fragment(self, body: str, fragment: tantivy.Snippet | None) -> tuple[int, int] | None:
-        if fragment is None or not fragment.highlighted():
-            return None
-        byte_range = fragment.fragment_range()
-        if body.isascii():
-            return byte_range.start, byte_range.end
-        encoded = body.encode("utf-8")
-        start = len(encoded[: byte_range.start].decode("utf-8", "ignore"))
-        return start, start + len(encoded[byte_range.start : byte_range.end].decode("utf-8", "ignore"))
 
     def _window_from_scan(self, body: str) -> tuple[int, int] | None:
         spans = self.spans(body[:SCAN_CHARS])
@@ -129,8 +126,10 @@ class Highlighter:
         start = max(0, first - self.max_chars // 4)
         return start, start + self.max_chars
 
-    def _cut(self, text: str, start: int, end: int) -> str:
-        """text[start:end] widened or narrowed to whole words, with … where text goes on."""
+    def _cut(self, text: str, start: int, end: int, spans: list[tuple[int, int]] | None = None) -> str:
+        """text[start:end] widened or narrowed to whole words, with … where text goes on.
+
+        `spans` are matches in `text` when already known; otherwise the piece is scanned."""
         end = min(len(text), max(end, start + 1))
         if start > 0 and not text[start - 1].isspace():
             space = text.find(" ", start, end)
@@ -138,13 +137,53 @@ class Highlighter:
         if end < len(text) and not text[end].isspace():
             space = text.rfind(" ", start, end)
             end = space if space > start else end
-        piece = text[start:end].strip()
-        if not piece:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start == end:
             return ""
-        spans = self.spans(piece)
+        piece = text[start:end]
+        if spans is None:
+            spans = self.spans(piece)
+        else:
+            spans = [(max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start]
         head = ELLIPSIS if start > 0 else ""
         tail = ELLIPSIS if end < len(text.rstrip()) else ""
         return head + render(piece, spans) + tail
+
+
+def merge_spans(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans with overlapping ones, and those only whitespace apart, joined: a phrase is one mark."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and (start <= merged[-1][1] or not text[merged[-1][1] : start].strip()):
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def tantivy_spans(text: str, snippet: tantivy.Snippet) -> list[tuple[int, int]]:
+    """Tantivy's highlighted ranges (UTF-8 bytes in its fragment) as character ranges in `text`."""
+    base = snippet.fragment_range().start
+    ranges = [(base + h.start, base + h.end) for h in snippet.highlighted()]
+    if not text.isascii():
+        encoded = text.encode("utf-8")
+        ranges = [(_chars(encoded, start), _chars(encoded, end)) for start, end in ranges]
+    return merge_spans(text, ranges)
+
+
+def _char_range(text: str, byte_range: Any) -> tuple[int, int]:
+    if text.isascii():
+        return byte_range.start, byte_range.end
+    encoded = text.encode("utf-8")
+    return _chars(encoded, byte_range.start), _chars(encoded, byte_range.end)
+
+
+def _chars(encoded: bytes, offset: int) -> int:
+    # "ignore" drops a partial character, so an offset inside one never splits it.
+    return len(encoded[:offset].decode("utf-8", "ignore"))
 
 
 def _occurrences(text: str, needles: Iterable[str]) -> list[tuple[int, int]]:
