@@ -112,8 +112,8 @@ def _is_complete_json(line: bytes) -> bool:
 
 
 def _decode_line(line: bytes, source: str, number: int) -> Item:
-    line = line.rstrip(b"\r\n")
-    if not line.strip():
+    # JSON allows the trailing \r\n as whitespace: no copy of the line to strip it.
+    if not line or line.isspace():
         return Item(source, number, skipped=True, error="blank line")
     try:
         return Item(source, number, orjson.loads(line))
