@@ -80,9 +80,11 @@ def _summary(value: str, info: ValidationInfo) -> str:
 
 def _body(value: str, info: ValidationInfo) -> str:
     limit = _context(info).limits.max_body_bytes
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ValueError(f"is {size:,} bytes (limit {limit:,})")
+    # A character is at most 4 bytes: only a body near the limit needs encoding to be measured.
+    if len(value) * 4 > limit:
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise ValueError(f"is {size:,} bytes (limit {limit:,})")
     return clean_text(value)
 
 
