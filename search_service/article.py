@@ -27,6 +27,7 @@ LANG_RE = re.compile(r"([a-zA-Z]{2,3})((?:-[a-zA-Z0-9]{1,8})*)")
 URL_PATTERN = r"^(?i:https?)://[^\s/?#\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$"
 # C0 controls except tab and newline, DEL, and the zero-width characters that only hide text.
 # Zero-width (non-)joiners stay: emoji sequences and Indic/Persian scripts need them.
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b\u2060\ufeff]")
 _STRIP = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x200B, 0x2060, 0xFEFF], None)
 
 
@@ -52,6 +53,9 @@ def clean_text(value: str) -> str:
     if not value.isascii():
         value = unicodedata.normalize("NFC", value)
     elif value.isprintable():
+        return value.strip()
+    # Most texts only have newlines: a regex scan is much cheaper than translate() on every one.
+    if _UNWANTED.search(value) is None:
         return value.strip()
     return value.replace("\r\n", "\n").replace("\r", "\n").translate(_STRIP).strip()
 
