@@ -49,6 +49,7 @@ class SearchOut(BaseModel):
     took_ms: float
     matched: str = Field(description="'all' when every word had to match, 'any' after the fallback for long queries.")
     sort: str
+    cached: bool = Field(description="Served from the result cache (the index has not changed since).")
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
 

@@ -7,6 +7,7 @@ code path for query building, ranking, fallbacks, facets and snippets.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,38 @@ class SearchRequest:
     prefix: bool = False
     typos: bool = True
     highlight: bool = True
+
+    @property
+    def cache_key(self) -> tuple:
+        return (*(getattr(self, f) for f in _REQUEST_FIELDS), tuple(sorted(self.filters.items())))
+
+
+_REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
+
+
+class ResultCache:
+    """Least-recently-used search responses, keyed by index version and request.
+
+    A news site's head queries and its browse pages (no query: the most expensive facets)
+    repeat constantly; a commit changes the index version, so nothing stale is ever served.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple) -> dict[str, Any] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple, value: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        self._entries[key] = value
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -100,9 +133,12 @@ class RecencyBoost:
 class SearchEngine:
     """Everything a search needs that can be built once: query builder, field lists, caches."""
 
-    def __init__(self, reader: IndexReader, config: IndexConfig, max_query_terms: int = 64) -> None:
+    def __init__(
+        self, reader: IndexReader, config: IndexConfig, max_query_terms: int = 64, cache_size: int = 0
+    ) -> None:
         self.reader = reader
         self.max_query_terms = max_query_terms
+        self.cache = ResultCache(cache_size)
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
@@ -162,8 +198,18 @@ class SearchEngine:
     # -- execution --------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
+        """The results of `request`, from the cache while the index has not changed."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
+        key = (self.reader.version, request.cache_key)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}
+        response = self._search(searcher, request, started)
+        self.cache.put(key, response)
+        return response
+
+    def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
         plan = self.plan(request, searcher)
         matched = "all"
         result = self._top(searcher, plan, request)
@@ -187,6 +233,7 @@ class SearchEngine:
             "sort": plan.sort,
             "hits": hits,
             "facets": facets,
+            "cached": False,
         }
 
     def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:

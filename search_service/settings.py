@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(0.25, gt=0, description="How often readers look for a new commit.")
     max_query_chars: int = Field(1000, ge=1)
     max_query_terms: int = Field(64, ge=1, description="Words and phrases used from one query; more are ignored.")
+    result_cache_size: int = Field(
+        1024, ge=0, description="Search responses kept per worker until the index changes; 0 turns it off."
+    )
     access_log: bool = Field(True, description="One JSON line per request on stdout.")
     log_level: str = Field("info")
     max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")

@@ -76,3 +76,28 @@ def test_a_huge_query_is_bounded_not_refused(sample_index: BuiltIndex):
     assert response.status_code == 200
     assert too_long.status_code == 422
     assert too_long.json()["error"]["message"].startswith("q:")
+
+
+def test_repeated_searches_are_served_from_the_cache_until_the_index_changes(sample_index: BuiltIndex, tmp_path: Path):
+    params = {"q": "inflation", "facets": "topics"}
+    with api_client(sample_index.index_dir, reload_interval_s=0.001) as client:
+        first = client.get("/search", params=params).json()
+        second = client.get("/search", params=params).json()
+        other_page = client.get("/search", params={**params, "per_page": 3}).json()
+        extra = tmp_path / "extra.jsonl"
+        record = SAMPLE.read_text().splitlines()[0].replace('"slug": "', '"slug": "inflation-copy-', 1)
+        extra.write_text(record.replace('"title": "', '"title": "Inflation ', 1) + "\n")
+        Indexer(sample_index.store, sample_index.config).upsert([str(extra)])
+        after_commit = client.get("/search", params=params).json()
+    assert (first["cached"], second["cached"], other_page["cached"]) == (False, True, False)
+    assert {k: v for k, v in second.items() if k not in ("took_ms", "cached")} == {
+        k: v for k, v in first.items() if k not in ("took_ms", "cached")
+    }
+    assert after_commit["cached"] is False
+    assert after_commit["total"] == first["total"] + 1
+
+
+def test_the_cache_can_be_turned_off(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir, result_cache_size=0) as client:
+        responses = [client.get("/search", params={"q": "inflation"}).json() for _ in range(2)]
+    assert [r["cached"] for r in responses] == [False, False]
