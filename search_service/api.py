@@ -198,12 +198,15 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         ] = ",".join(all_facets),
         facet_size: Annotated[int, Query(ge=1, le=100, description="Values per facet.", examples=[10])] = 10,
         date_interval: Annotated[
-            Literal["year", "month", "week", "day"], Query(description="Date histogram bucket size (UTC).")
+            Literal["year", "month", "week", "day"],
+            Query(description="Date histogram bucket size (UTC).", examples=["month"]),
         ] = "month",
         prefix: Annotated[
-            bool, Query(description="Also match the last word as a prefix (search-as-you-type).")
+            bool, Query(description="Also match the last word as a prefix (search-as-you-type).", examples=[True])
         ] = False,
-        typos: Annotated[bool, Query(description="Tolerate typos (one edit, two in long words).")] = True,
+        typos: Annotated[
+            bool, Query(description="Tolerate typos (one edit, two in long words).", examples=[True])
+        ] = True,
     ) -> JSON:
         if page * per_page > settings.max_page_depth:
             raise InvalidParameterError(

@@ -101,3 +101,18 @@ def test_the_cache_can_be_turned_off(sample_index: BuiltIndex):
     with api_client(sample_index.index_dir, result_cache_size=0) as client:
         responses = [client.get("/search", params={"q": "inflation"}).json() for _ in range(2)]
     assert [r["cached"] for r in responses] == [False, False]
+
+
+def test_openapi_describes_every_parameter_with_an_example(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir) as client:
+        spec = client.get("/openapi.json").json()
+    parameters = [
+        (path, p) for path, ops in spec["paths"].items() for op in ops.values() for p in op.get("parameters", [])
+    ]
+    assert len(parameters) > 20
+    for path, parameter in parameters:
+        assert parameter.get("description") or parameter["in"] == "path", (path, parameter["name"])
+        assert "example" in parameter or parameter.get("examples") or parameter["schema"].get("examples"), (
+            path,
+            parameter["name"],
+        )
