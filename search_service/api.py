@@ -9,7 +9,7 @@ import orjson
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
@@ -41,8 +41,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class JSON(Response):
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """orjson-encoded JSON; a JSONResponse so OpenAPI shows each route's response model."""
 
     def init_headers(self, headers: Any = None) -> None:
         super().init_headers(headers)
@@ -198,8 +198,12 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         ] = ",".join(all_facets),
         facet_size: Annotated[int, Query(ge=1, le=100, description="Values per facet.", examples=[10])] = 10,
         date_interval: Annotated[
-            Literal["year", "month", "week", "day"],
-            Query(description="Date histogram bucket size (UTC).", examples=["month"]),
+            Literal["year", "month", "week", "day", "auto"],
+            Query(
+                description="Date histogram bucket size (UTC); auto: the finest with at most 60 buckets "
+                "(the interval used is in the response's date_interval).",
+                examples=["month"],
+            ),
         ] = "month",
         prefix: Annotated[
             bool, Query(description="Also match the last word as a prefix (search-as-you-type).", examples=[True])

@@ -41,6 +41,13 @@ class InputError(ServiceError):
     exit_code = 2
 
 
+class IndexWriteError(ServiceError):
+    """Tantivy could not write the index (disk full, permissions): nothing was switched in."""
+
+    code = "index_write_failed"
+    exit_code = 7
+
+
 class TooManyRejectsError(ServiceError):
     code = "too_many_rejects"
     exit_code = 6

@@ -14,6 +14,8 @@ from .errors import InvalidParameterError
 ALL_TERMS = 50_000
 INTERVALS = ("year", "month", "week", "day")
 MAX_BUCKETS = 5_000
+# date_interval=auto picks the finest interval with at most this many buckets.
+AUTO_MOST_BUCKETS = 60
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MS_PER_DAY = 86_400_000
 
@@ -61,6 +63,18 @@ def next_bucket(start: date, interval: str) -> date:
 def _bucket_count(first: date, last: date, interval: str) -> int:
     days = (last - first).days
     return {"year": days // 365, "month": days // 28, "week": days // 7}.get(interval, days) + 1
+
+
+def choose_interval(result: dict[str, Any], most: int = AUTO_MOST_BUCKETS) -> str:
+    """The finest interval that shows the matching dates in at most `most` buckets."""
+    days = [int(bucket["key"]) // MS_PER_DAY for bucket in result.get("buckets", [])]
+    if not days:
+        return "month"
+    first, last = (date.fromordinal(EPOCH_ORDINAL + d) for d in (min(days), max(days)))
+    for interval in ("day", "week", "month"):
+        if _bucket_count(first, last, interval) <= most:
+            return interval
+    return "year"
 
 
 def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -15,10 +16,13 @@ import tantivy
 from .article import Article, ImportContext, RecordRejected, parse_article
 from .config import IndexConfig, load_config
 from .document import document_builder, stored_article
-from .errors import ConfigError, IndexNotReadyError, TooManyRejectsError
+from .errors import ConfigError, IndexNotReadyError, IndexWriteError, TooManyRejectsError
 from .schema import build_schema
 from .sources import Item, read_items
 from .store import Generation, IndexStore, write_last_run
+
+# Tantivy refuses a writer whose memory arena per indexing thread is smaller than this.
+MIN_HEAP_PER_THREAD = 15_000_000
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Indexer:
 
     def rebuild(self, paths: Iterable[str]) -> ImportReport:
         """Index everything in `paths` into a new generation and switch to it atomically."""
-        with self.store.writer_lock():
+        with self.store.writer_lock(), self._write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
             previous = self.store.current()
@@ -112,7 +116,7 @@ class Indexer:
 
     def upsert(self, paths: Iterable[str]) -> ImportReport:
         """Add or replace articles by slug in the live index; one commit at the end."""
-        with self.store.writer_lock():
+        with self.store.writer_lock(), self._write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
             current = self.store.current()
@@ -136,7 +140,7 @@ class Indexer:
             return self._finish(batch.report, index, started)
 
     def delete(self, slugs: Iterable[str]) -> ImportReport:
-        with self.store.writer_lock():
+        with self.store.writer_lock(), self._write_errors():
             started = time.perf_counter()
             current = self.store.current()
             if current is None:
@@ -179,6 +183,22 @@ class Indexer:
             writer.wait_merging_threads()
         self.store.publish(generation)
         return self._finish(batch.report, index, started)
+
+    @contextmanager
+    def _write_errors(self) -> Iterator[None]:
+        """Tantivy reports a failed write (a full disk, most often) as a ValueError from its writer
+        thread; say what happened and how much room is left instead of a traceback."""
+        try:
+            yield
+        except (ValueError, OSError) as exc:
+            try:
+                free = f"{shutil.disk_usage(self.store.root).free / 2**20:,.1f} MB of disk space free"
+            except OSError:
+                free = "free space unknown"
+            raise IndexWriteError(
+                f"could not write the index in {self.store.root} ({free}; is the disk full?): {exc}. "
+                "The live index was not changed."
+            ) from exc
 
     @contextmanager
     def _new_generation(self) -> Iterator[tuple[Generation, tantivy.Index, tantivy.IndexWriter]]:
@@ -244,6 +264,13 @@ class Indexer:
             batch.report.new += 1
 
     def _writer(self, index: tantivy.Index) -> tantivy.IndexWriter:
+        per_thread = self.options.heap_bytes // max(self.options.threads, 1)
+        if per_thread < MIN_HEAP_PER_THREAD:
+            raise ConfigError(
+                f"the writer heap ({self.options.heap_bytes // 2**20} MB) is too small for {self.options.threads} "
+                f"threads: tantivy needs at least {MIN_HEAP_PER_THREAD // 10**6} MB per thread "
+                "(raise SEARCH_WRITER_HEAP_MB or lower SEARCH_WRITER_THREADS)"
+            )
         return index.writer(heap_size=self.options.heap_bytes, num_threads=self.options.threads)
 
     def _exists(self, searcher: tantivy.Searcher, slug: str) -> bool:

@@ -52,6 +52,7 @@ class SearchOut(BaseModel):
     cached: bool = Field(description="Served from the result cache (the index has not changed since).")
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
+    date_interval: str | None = Field(description="The date histogram's interval (chosen for date_interval=auto).")
 
 
 class ArticleOut(BaseModel):

@@ -77,7 +77,12 @@ def parse(text: str, known_fields: set[str], prefix: bool = False, max_terms: in
         join_next = False
     if prefix and groups and text[-1:].strip():
         last = groups[-1][-1]
-        if not last.phrase:
+        if len(last.text) < 2 and last.text.isascii():
+            # One letter typed so far says nothing yet: leave it out rather than match any 'o'.
+            groups[-1].pop()
+            if not groups[-1]:
+                groups.pop()
+        elif not last.phrase:
             groups[-1][-1] = Term(last.text, last.field, prefix=True)
     return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
 

@@ -17,7 +17,7 @@ import tantivy
 
 from .config import IndexConfig
 from .document import stored_article
-from .facets import date_buckets, day_histogram_agg, terms_agg, top_values
+from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg, top_values
 from .query import ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
 from .snippets import Highlighter, build_matcher
@@ -223,7 +223,7 @@ class SearchEngine:
             result = self._top(searcher, plan, request)
             matched = "any"
         hits = self._hits(searcher, plan, request, result)
-        facets = self.facets(searcher, plan, request) if request.facets else {}
+        facets, interval = self.facets(searcher, plan, request) if request.facets else ({}, None)
         return {
             "total": result.count,
             "page": request.page,
@@ -233,6 +233,7 @@ class SearchEngine:
             "sort": plan.sort,
             "hits": hits,
             "facets": facets,
+            "date_interval": interval,
             "cached": False,
         }
 
@@ -306,10 +307,13 @@ class SearchEngine:
 
     # -- facets -----------------------------------------------------------------------------
 
-    def facets(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> dict[str, Any]:
+    def facets(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
+    ) -> tuple[dict[str, Any], str | None]:
         """Exact, disjunctive counts: each facet is counted under every filter except its own.
 
         Facets whose own filter is not set share one aggregation call over the fully filtered query.
+        Also returns the date histogram's interval (chosen here for date_interval=auto).
         """
         groups: dict[str | None, dict[str, Any]] = {}
         for name in request.facets:
@@ -323,9 +327,12 @@ class SearchEngine:
         for without, aggs in groups.items():
             results.update(searcher.aggregate(plan.query(without=without), aggs))
         out: dict[str, Any] = {}
+        interval = None
         for name in request.facets:
             if name == self.date_field:
-                out[name] = date_buckets(results.get(name, {}), request.date_interval)
+                days = results.get(name, {})
+                interval = choose_interval(days) if request.date_interval == "auto" else request.date_interval
+                out[name] = date_buckets(days, interval)
                 continue
             values = top_values(results.get(name, {}), request.facet_size)
             shown = {v["value"] for v in values}
@@ -334,7 +341,7 @@ class SearchEngine:
                     shown.add(value)
                     values.append({"value": value, "count": self._count_with(searcher, plan, name, value)})
             out[name] = values
-        return out
+        return out, interval
 
     def _count_with(self, searcher: tantivy.Searcher, plan: Plan, name: str, value: str) -> int:
         query = tantivy.Query.boolean_query(

@@ -154,8 +154,9 @@ class IndexStore:
         for path in self.generations_dir.iterdir():
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
-        for tmp in self.root.glob(".CURRENT.*.tmp"):
-            tmp.unlink(missing_ok=True)
+        for pattern in (".CURRENT.*.tmp", f".{LAST_RUN}.*.tmp"):
+            for tmp in self.root.glob(pattern):
+                tmp.unlink(missing_ok=True)
 
     def discard(self, generation: Generation) -> None:
         shutil.rmtree(generation.path, ignore_errors=True)
