@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s)
-        engine = SearchEngine(reader, config, settings.max_query_terms, settings.result_cache_size)
+        engine = SearchEngine(
+            reader, config, settings.max_query_terms, settings.result_cache_size, settings.search_budget_ms
+        )
         app.state.engine = engine
         app.state.suggester = Suggester(engine)
         yield

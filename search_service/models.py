@@ -29,7 +29,7 @@ class Hit(BaseModel):
     topics: list[str]
     entities: list[str]
     score: float | None = Field(description="Relevance score; null when sorted by date.")
-    highlights: Highlights
+    highlights: Highlights | None = Field(None, description="Left out when the search was degraded.")
 
 
 class FacetValue(BaseModel):
@@ -50,6 +50,7 @@ class SearchOut(BaseModel):
     matched: str = Field(description="'all' when every word had to match, 'any' after the fallback for long queries.")
     sort: str
     cached: bool = Field(description="Served from the result cache (the index has not changed since).")
+    degraded: list[str] = Field(description="Parts left out because the search ran over its time budget.")
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
     date_interval: str | None = Field(description="The date histogram's interval (chosen for date_interval=auto).")

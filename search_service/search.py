@@ -6,6 +6,7 @@ code path for query building, ranking, fallbacks, facets and snippets.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -134,9 +135,15 @@ class SearchEngine:
     """Everything a search needs that can be built once: query builder, field lists, caches."""
 
     def __init__(
-        self, reader: IndexReader, config: IndexConfig, max_query_terms: int = 64, cache_size: int = 0
+        self,
+        reader: IndexReader,
+        config: IndexConfig,
+        max_query_terms: int = 64,
+        cache_size: int = 0,
+        budget_ms: float = float("inf"),
     ) -> None:
         self.reader = reader
+        self.budget_ms = budget_ms
         self.max_query_terms = max_query_terms
         self.cache = ResultCache(cache_size)
         self.config = config
@@ -222,6 +229,11 @@ class SearchEngine:
             plan = self.plan(request, searcher, require_all=False)
             result = self._top(searcher, plan, request)
             matched = "any"
+        # Past the time budget, answer with what is known rather than hold the worker longer.
+        over_budget = (time.perf_counter() - started) * 1000 > self.budget_ms
+        degraded = ["highlights", "facets"] if over_budget else []
+        if over_budget:
+            request = dataclasses.replace(request, highlight=False, facets=())
         hits = self._hits(searcher, plan, request, result)
         facets, interval = self.facets(searcher, plan, request) if request.facets else ({}, None)
         return {
@@ -235,6 +247,7 @@ class SearchEngine:
             "facets": facets,
             "date_interval": interval,
             "cached": False,
+            "degraded": degraded,
         }
 
     def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:

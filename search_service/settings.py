@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(0.25, gt=0, description="How often readers look for a new commit.")
     max_query_chars: int = Field(1000, ge=1)
     max_query_terms: int = Field(64, ge=1, description="Words and phrases used from one query; more are ignored.")
+    search_budget_ms: float = Field(
+        250, gt=0, description="A search still running after this long skips snippets and facets (degraded)."
+    )
     result_cache_size: int = Field(
         1024, ge=0, description="Search responses kept per worker until the index changes; 0 turns it off."
     )

@@ -116,3 +116,14 @@ def test_openapi_describes_every_parameter_with_an_example(sample_index: BuiltIn
             path,
             parameter["name"],
         )
+
+
+def test_a_search_over_its_time_budget_drops_snippets_and_facets(sample_index: BuiltIndex):
+    with api_client(sample_index.index_dir, search_budget_ms=0.000001) as client:
+        slow = client.get("/search", params={"q": "inflation"}).json()
+    with api_client(sample_index.index_dir) as client:
+        normal = client.get("/search", params={"q": "inflation"}).json()
+    assert slow["degraded"] == ["highlights", "facets"]
+    assert slow["facets"] == {} and all("highlights" not in hit for hit in slow["hits"])
+    assert [h["slug"] for h in slow["hits"]] == [h["slug"] for h in normal["hits"]]
+    assert normal["degraded"] == [] and normal["facets"]
