@@ -237,6 +237,9 @@ def api_client(index_dir: str | Path, **settings: Any) -> Any:
         for name in list(os.environ):
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
+        # The per-search time budget degrades slow searches; a busy test machine must not trip it
+        # in tests that check snippets and facets (test_operations pins the budget itself).
+        settings.setdefault("search_budget_ms", 60_000)
         app = create_app(Settings(index_dir=Path(index_dir), **settings))
     return TestClient(app)
 

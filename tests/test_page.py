@@ -111,7 +111,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         for name in list(os.environ):
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
-        app = create_app(Settings(index_dir=root / "index"))
+        app = create_app(Settings(index_dir=root / "index", search_budget_ms=60_000))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -41,7 +41,7 @@ def _app(index_dir: Path) -> Any:
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
         # An admin key, so POST /admin/reload is really exercised (without the header it answers 401).
-        return create_app(Settings(index_dir=index_dir, admin_key=ADMIN_KEY, access_log=False))
+        return create_app(Settings(index_dir=index_dir, admin_key=ADMIN_KEY, access_log=False, search_budget_ms=60_000))
 
 
 # The schema has to exist when pytest collects this module (schemathesis makes one test per operation
