@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
@@ -38,6 +39,25 @@ def ensure_venv(script: str) -> None:
         import search_service  # noqa: F401
     except ImportError:
         fail(f"search_service is not importable: create the virtualenv first and run .venv/bin/python {script}")
+
+
+def load_script(name: str) -> ModuleType:
+    """Import an extension-less script of this directory (e.g. bench_index) as a module, for reuse.
+
+    Its `if __name__ == "__main__"` block does not run; it is imported once and cached in sys.modules.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    module_name = name.replace("-", "_")
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    loader = importlib.machinery.SourceFileLoader(module_name, str(Path(__file__).resolve().parent / name))
+    spec = importlib.util.spec_from_loader(module_name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    loader.exec_module(module)
+    return module
 
 
 def fail(message: str, code: int = 2) -> None:
