@@ -12,7 +12,6 @@ from .errors import InvalidParameterError
 # segment for all of its terms (segment_size) makes the merged counts exact. Tantivy orders
 # the merged buckets by count, then value, as the API does, so `size` can be the page size.
 ALL_TERMS = 50_000
-INTERVALS = ("year", "month", "week", "day")
 MAX_BUCKETS = 5_000
 # date_interval=auto picks the finest interval with at most this many buckets.
 AUTO_MOST_BUCKETS = 60

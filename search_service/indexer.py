@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import tantivy
@@ -325,7 +324,3 @@ def _stored_articles(generation: Generation) -> Iterator[Article]:
                 "run a full `search-service reindex` over all articles"
             )
         yield Article.model_construct(**{k: values[k] for k in needed})
-
-
-def default_indexer(index_dir: str | Path, config_path: str | Path | None = None, **kwargs: Any) -> Indexer:
-    return Indexer(IndexStore(index_dir), load_config(config_path), **kwargs)

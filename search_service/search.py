@@ -23,7 +23,6 @@ from .query import ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
 from .snippets import Highlighter, build_matcher
 
-SORTS = ("relevance", "newest", "oldest")
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
 WHOLE_TEXT = 1_000_000
