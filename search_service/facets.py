@@ -79,9 +79,13 @@ def choose_interval(result: dict[str, Any], most: int = AUTO_MOST_BUCKETS) -> st
 def date_buckets(result: dict[str, Any], interval: str) -> list[dict[str, Any]]:
     """Roll day buckets up into UTC years, months, ISO weeks or days, empty buckets included."""
     counts: dict[date, int] = {}
+    start, first_day, end_day = date.min, 0, 0  # the bucket being filled, as day ordinals [first, end)
     for bucket in result.get("buckets", []):
-        day = date.fromordinal(EPOCH_ORDINAL + int(bucket["key"]) // MS_PER_DAY)
-        start = bucket_start(day, interval)
+        day = EPOCH_ORDINAL + int(bucket["key"]) // MS_PER_DAY
+        if not first_day <= day < end_day:  # day buckets come sorted: most fall in the current one
+            start = bucket_start(date.fromordinal(day), interval)
+            first_day = start.toordinal()
+            end_day = day + 1 if interval == "day" else next_bucket(start, interval).toordinal()
         counts[start] = counts.get(start, 0) + bucket["doc_count"]
     if not counts:
         return []
