@@ -1,6 +1,7 @@
 """The HTTP API: a thin FastAPI layer over SearchEngine. Parameters in, plain dicts out as JSON."""
 
 import hmac
+import logging
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
@@ -33,6 +34,8 @@ from .search import SearchEngine, SearchRequest, iso
 from .settings import Settings
 from .store import IndexStore
 from .suggest import Suggester
+
+log = logging.getLogger("search_service.api")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Not found"},
@@ -107,6 +110,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSON:
+        # A bug: keep the traceback for the operator, tell the client nothing about internals.
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
         return error_response(500, "internal_error", "the server failed to answer this request")
 
 
