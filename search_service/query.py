@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import tantivy
 from rapidfuzz.distance import OSA
 
+from .cache import LRUCache
 from .config import FieldConfig, IndexConfig
 from .schema import build_analyzers
 
@@ -117,7 +118,7 @@ class QueryBuilder:
             if f.search_field:
                 self._analyzer_of[f.search_field] = f.analyzer
         self._typo_fields = [f.name for f in self.config.text_fields if f.boost]
-        self._corrected: dict[tuple, tuple[str, ...]] = {}
+        self._corrected = LRUCache(CORRECTION_CACHE_SIZE)
 
     @property
     def known_fields(self) -> set[str]:
@@ -152,19 +153,16 @@ class QueryBuilder:
             tokens = self.tokens(term.text, fields[0])
             if not distance or len(tokens) != 1 or word in found:
                 continue
+            # Corrections depend only on the index's terms: cached per index version.
             key = (version, tuple(fields), word)
-            if key not in self._corrected:
+            candidates = self._corrected.get(key)
+            if candidates is None:
                 known = any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields)
-                self._remember(key, () if known else self._closest_terms(searcher, fields, word, tokens[0], distance))
-            if self._corrected[key]:
-                found[word] = self._corrected[key]
+                candidates = () if known else self._closest_terms(searcher, fields, word, tokens[0], distance)
+                self._corrected.put(key, candidates)
+            if candidates:
+                found[word] = candidates
         return found
-
-    def _remember(self, key: tuple, candidates: tuple[str, ...]) -> None:
-        # Corrections depend only on the index's terms: kept per index version, bounded.
-        if len(self._corrected) >= CORRECTION_CACHE_SIZE:
-            self._corrected.pop(next(iter(self._corrected)))
-        self._corrected[key] = candidates
 
     def _closest_terms(
         self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int

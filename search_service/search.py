@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import orjson
 import tantivy
 
+from .cache import LRUCache
 from .config import IndexConfig
 from .document import stored_article
 from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg, top_values
@@ -53,31 +53,6 @@ class SearchRequest:
 
 
 _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
-
-
-class ResultCache:
-    """Least-recently-used search responses, keyed by index version and request.
-
-    A news site's head queries and its browse pages (no query: the most expensive facets)
-    repeat constantly; a commit changes the index version, so nothing stale is ever served.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
-
-    def get(self, key: tuple) -> dict[str, Any] | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: tuple, value: dict[str, Any]) -> None:
-        if self.size <= 0:
-            return
-        self._entries[key] = value
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -144,7 +119,8 @@ class SearchEngine:
         self.reader = reader
         self.budget_ms = budget_ms
         self.max_query_terms = max_query_terms
-        self.cache = ResultCache(cache_size)
+        # Whole responses: a news site's head queries and browse pages repeat constantly.
+        self.cache = LRUCache(cache_size)
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
