@@ -107,9 +107,8 @@ class Highlighter:
     def snippet(self, body: str, summary: str, fragment: tantivy.Snippet | None) -> str:
         """A window of about max_chars around the best match in body, else summary, else body's start."""
         if fragment is not None and fragment.highlighted():
-            spans = tantivy_spans(body, fragment)
             start, end = _char_range(body, fragment.fragment_range())
-            return self._cut(body, start, end, spans if self.tantivy_can_mark else None)
+            return self._cut(body, start, end, tantivy_spans(body, fragment) if self.tantivy_can_mark else None)
         if not self.tantivy_can_mark:
             window = self._window_from_scan(body)
             if window is not None:
