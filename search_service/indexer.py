@@ -108,8 +108,8 @@ class Indexer:
                     self._count(batch, article.slug in old_keys)
                 writer.commit()
                 writer.wait_merging_threads()
-            new_keys = batch.seen.keys()
-            batch.report.deleted = sum(1 for key in old_keys if key not in new_keys)
+            # Every old key seen again was counted as updated (slugs are unique in a batch).
+            batch.report.deleted = len(old_keys) - batch.report.updated
             self.store.publish(generation)
             return self._finish(batch.report, index, started)
 
