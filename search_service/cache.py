@@ -18,6 +18,9 @@ class LRUCache:
         self.size = size
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, key: Hashable) -> Any:
         entry = self._entries.get(key)
         if entry is not None:

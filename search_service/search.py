@@ -51,8 +51,16 @@ class SearchRequest:
     def cache_key(self) -> tuple:
         return (*(getattr(self, f) for f in _REQUEST_FIELDS), tuple(sorted(self.filters.items())))
 
+    @property
+    def matches_key(self) -> tuple:
+        """What decides the set of matching articles (not their order, page or highlights)."""
+        return (*(getattr(self, f) for f in _MATCH_FIELDS), tuple(sorted(self.filters.items())))
+
 
 _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
+_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
+# Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
+VALUE_COUNTS_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,10 @@ class SearchEngine:
         self.max_query_terms = max_query_terms
         # Whole responses: a news site's head queries and browse pages repeat constantly.
         self.cache = LRUCache(cache_size)
+        # Facet counts outlive a response: the next page or another sort order of a query reuses them.
+        self.facet_cache = LRUCache(cache_size)
+        # A typeahead asks for the same facet's counts on every keystroke.
+        self.value_counts = LRUCache(min(cache_size, VALUE_COUNTS_CACHE_SIZE))
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
@@ -210,7 +222,7 @@ class SearchEngine:
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = self._hits(searcher, plan, request, result)
-        facets, interval = self.facets(searcher, plan, request) if request.facets else ({}, None)
+        facets, interval = self._cached_facets(searcher, plan, request, matched) if request.facets else ({}, None)
         return {
             "total": result.count,
             "page": request.page,
@@ -295,6 +307,17 @@ class SearchEngine:
 
     # -- facets -----------------------------------------------------------------------------
 
+    def _cached_facets(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str
+    ) -> tuple[dict[str, Any], str | None]:
+        key = (self.reader.version, request.matches_key, matched, request.facets, request.facet_size,
+               request.date_interval)  # fmt: skip
+        found = self.facet_cache.get(key)
+        if found is None:
+            found = self.facets(searcher, plan, request)
+            self.facet_cache.put(key, found)
+        return found
+
     def facets(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
     ) -> tuple[dict[str, Any], str | None]:
@@ -303,17 +326,9 @@ class SearchEngine:
         Facets whose own filter is not set share one aggregation call over the fully filtered query.
         Also returns the date histogram's interval (chosen here for date_interval=auto).
         """
-        groups: dict[str | None, dict[str, Any]] = {}
-        for name in request.facets:
-            own = name if name in plan.filters else None
-            if name == self.date_field:
-                own = DATE_FILTER if DATE_FILTER in plan.filters else None
-                groups.setdefault(own, {})[name] = day_histogram_agg(name)
-            else:
-                groups.setdefault(own, {})[name] = terms_agg(name, request.facet_size)
         results: dict[str, Any] = {}
-        for without, aggs in groups.items():
-            results.update(searcher.aggregate(plan.query(without=without), aggs))
+        for query, aggs in self.facet_aggregations(plan, request):
+            results.update(searcher.aggregate(query, aggs))
         out: dict[str, Any] = {}
         interval = None
         for name in request.facets:
@@ -331,6 +346,18 @@ class SearchEngine:
             out[name] = values
         return out, interval
 
+    def facet_aggregations(self, plan: Plan, request: SearchRequest) -> list[tuple[tantivy.Query, dict[str, Any]]]:
+        """The aggregation calls the facets need: one per distinct set of filters to leave out."""
+        groups: dict[str | None, dict[str, Any]] = {}
+        for name in request.facets:
+            if name == self.date_field:
+                own = DATE_FILTER if DATE_FILTER in plan.filters else None
+                groups.setdefault(own, {})[name] = day_histogram_agg(name)
+            else:
+                own = name if name in plan.filters else None
+                groups.setdefault(own, {})[name] = terms_agg(name, request.facet_size)
+        return [(plan.query(without=without), aggs) for without, aggs in groups.items()]
+
     def _count_with(self, searcher: tantivy.Searcher, plan: Plan, name: str, value: str) -> int:
         query = tantivy.Query.boolean_query(
             [
@@ -344,9 +371,13 @@ class SearchEngine:
         """One facet's values for browsing and typeahead, under the request's other filters."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
-        plan = self.plan(request, searcher)
-        result = searcher.aggregate(plan.query(without=name), {name: terms_agg(name)})
-        values = top_values(result.get(name, {}), size, () if prefix else request.filters.get(name, ()), prefix)
+        key = (self.reader.version, name, request.matches_key)
+        counts = self.value_counts.get(key)
+        if counts is None:
+            plan = self.plan(request, searcher)
+            counts = searcher.aggregate(plan.query(without=name), {name: terms_agg(name)}).get(name, {})
+            self.value_counts.put(key, counts)
+        values = top_values(counts, size, () if prefix else request.filters.get(name, ()), prefix)
         return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     # -- articles ---------------------------------------------------------------------------

@@ -29,7 +29,10 @@ class Settings(BaseSettings):
         250, gt=0, description="A search still running after this long skips snippets and facets (degraded)."
     )
     result_cache_size: int = Field(
-        1024, ge=0, description="Search responses kept per worker until the index changes; 0 turns it off."
+        1024,
+        ge=0,
+        description="Search responses, and facet counts shared by a query's pages and sort orders, kept per "
+        "worker until the index changes; 0 turns both off.",
     )
     access_log: bool = Field(True, description="One JSON line per request on stdout.")
     log_level: str = Field("info")

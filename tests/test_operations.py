@@ -1,5 +1,6 @@
 """Operations: request ids, metrics, admin authentication, security headers, bounded queries."""
 
+import json
 import re
 from pathlib import Path
 
@@ -95,6 +96,48 @@ def test_repeated_searches_are_served_from_the_cache_until_the_index_changes(sam
     }
     assert after_commit["cached"] is False
     assert after_commit["total"] == first["total"] + 1
+
+
+def test_pages_and_sort_orders_of_a_query_share_facet_counts_until_the_index_changes(
+    sample_index: BuiltIndex, tmp_path: Path
+):
+    params = {"q": "inflation", "facets": "topics,published_at", "per_page": 1}
+    with api_client(sample_index.index_dir, reload_interval_s=0.001) as client:
+        engine = client.app.state.engine
+        first = client.get("/search", params=params).json()
+        second = client.get("/search", params={**params, "page": 2, "sort": "newest"}).json()
+        shared = len(engine.facet_cache)
+        extra = tmp_path / "extra.jsonl"
+        record = SAMPLE.read_text().splitlines()[0].replace('"slug": "', '"slug": "inflation-copy-', 1)
+        extra.write_text(record.replace('"title": "', '"title": "Inflation ', 1) + "\n")
+        Indexer(sample_index.store, sample_index.config).upsert([str(extra)])
+        after_commit = client.get("/search", params={**params, "page": 2}).json()
+    assert shared == 1
+    assert first["hits"] != second["hits"]
+    assert second["facets"] == first["facets"]
+    counted = sum(bucket["count"] for bucket in after_commit["facets"]["published_at"])
+    assert counted == sum(bucket["count"] for bucket in first["facets"]["published_at"]) + 1
+    assert counted == after_commit["total"]
+
+
+def test_facet_typeahead_keystrokes_share_one_count_until_the_index_changes(sample_index: BuiltIndex, tmp_path: Path):
+    record = SAMPLE.read_text().splitlines()[0]
+    topics = json.loads(record)["topics"]
+    with api_client(sample_index.index_dir, reload_interval_s=0.001) as client:
+        engine = client.app.state.engine
+        typed = [
+            client.get("/facets/topics", params={"prefix": p, "size": 100}).json()["values"] for p in ("", "e", "En")
+        ]
+        shared = len(engine.value_counts)
+        extra = tmp_path / "extra.jsonl"
+        extra.write_text(record.replace('"slug": "', '"slug": "copy-', 1) + "\n")
+        Indexer(sample_index.store, sample_index.config).upsert([str(extra)])
+        after_commit = client.get("/facets/topics", params={"size": 100}).json()["values"]
+    assert shared == 1
+    assert typed[2] and all(v["value"].startswith("en") for v in typed[2])
+    before = {v["value"]: v["count"] for v in typed[0]}
+    after = {v["value"]: v["count"] for v in after_commit}
+    assert topics and all(after[topic] == before[topic] + 1 for topic in topics)
 
 
 def test_the_cache_can_be_turned_off(sample_index: BuiltIndex):
