@@ -92,11 +92,16 @@ def _terms(name: str | None, phrase: str | None, word: str | None, known_fields:
     value = phrase if phrase is not None else word or ""
     is_phrase = phrase is not None
     if name and name.lower() in known_fields:
-        return [Term(value, name.lower(), is_phrase)] if value.strip() else []
+        return [Term(value, name.lower(), is_phrase)] if _searchable(value) else []
     terms = [Term(name)] if name else []
-    if value.strip():
+    if _searchable(value):
         terms.append(Term(value, None, is_phrase))
     return terms
+
+
+def _searchable(value: str) -> bool:
+    # Punctuation, symbols and emoji alone index nothing: a query of only those is a browse.
+    return any(ch.isalnum() for ch in value)
 
 
 @dataclass

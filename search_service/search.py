@@ -158,7 +158,8 @@ class SearchEngine:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
         corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
         text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections)
-        sort = request.sort or ("relevance" if request.q.strip() else "newest")
+        # Nothing to rank by (no words, or only excluded ones): newest first, as for browsing.
+        sort = request.sort or ("relevance" if parsed.groups else "newest")
         return Plan(parsed, corrections, text_query, self.filter_queries(request), sort)
 
     def filter_queries(self, request: SearchRequest) -> dict[str, tantivy.Query]:

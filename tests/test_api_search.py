@@ -122,8 +122,11 @@ def test_default_sort_is_relevance_with_q_and_scores_never_increase(reuters_clie
     assert scores == sorted(scores, reverse=True)
 
 
-def test_blank_q_counts_as_no_query(reuters_client: Any, reuters_records: list[Record]) -> None:
-    result = search(reuters_client, "   ", per_page=1)
+@pytest.mark.parametrize("q", ["   ", "*", '"', "-", "~ \\ %", "\x00", "\U0001f600"])
+def test_q_without_searchable_words_counts_as_no_query(
+    reuters_client: Any, reuters_records: list[Record], q: str
+) -> None:
+    result = search(reuters_client, q, per_page=1)
     assert result["sort"] == "newest"
     assert result["total"] == len(reuters_records)
 
