@@ -70,7 +70,7 @@ def read_stream(stream: BinaryIO, source: str) -> Iterator[Item]:
         first = first[len(BOM) :]
     following = _peek_lines(stream)
     if _is_document(first, following):
-        yield from _read_document(first + b"".join(following) + stream.read(), source)
+        yield from _read_document_or_lines(first + b"".join(following) + stream.read(), source)
         return
     for number, line in enumerate([first, *following], start=1):
         yield _decode_line(line, source, number)
@@ -98,6 +98,10 @@ def _is_document(first: bytes, following: list[bytes]) -> bool:
     if not head.startswith((b"{", b"[")):
         return False
     next_line = following[-1].lstrip() if following and following[-1].strip() else b""
+    if head.rstrip() != b"[" and next_line.startswith(b"{") and _is_complete_json(next_line):
+        # A record on a line of its own follows: JSON Lines whose first line is broken. Read as
+        # one document, that line would cost every record after it.
+        return False
     if _is_complete_json(first):
         return not next_line and head.startswith(b"[")
     return head.startswith(b"[") or not next_line.startswith(b"{")
@@ -129,6 +133,25 @@ def _json_error(message: str) -> str:
     return f"invalid JSON: {message}"
 
 
+def _read_document_or_lines(data: bytes, source: str) -> Iterator[Item]:
+    """One document, unless it breaks off and reading it as JSON Lines keeps more records.
+
+    Broken first lines can make JSON Lines look like a document; read as one, the first error
+    would cost every record after it.
+    """
+    items = list(_read_document(data, source))
+    if not items or items[-1].error is None or data.count(b"\n") < 2:
+        yield from items
+        return
+    kept = sum(1 for item in items if isinstance(item.value, dict))
+    lines = data.splitlines(keepends=True)
+    if sum(1 for line in lines if line.lstrip().startswith(b"{") and _is_complete_json(line)) > kept:
+        for number, line in enumerate(lines, start=1):
+            yield _decode_line(line, source, number)
+    else:
+        yield from items
+
+
 def _read_document(data: bytes, source: str) -> Iterator[Item]:
     """A JSON array of records, or one or more whole JSON values, with line numbers from offsets."""
     try:
@@ -157,6 +180,9 @@ def _read_document(data: bytes, source: str) -> Iterator[Item]:
                 error=f"invalid JSON: {exc.msg} (column {exc.colno}); the rest of {source} was not read",
             )
             return
+        except RecursionError:
+            yield Item(source, line, error=f"invalid JSON: nested too deeply; the rest of {source} was not read")
+            return
         yield _checked(value, source, line)
         pos = _skip_space(text, end)
         if in_array and text.startswith(",", pos):
@@ -166,11 +192,13 @@ def _read_document(data: bytes, source: str) -> Iterator[Item]:
 
 
 def _checked(value: Any, source: str, line: int) -> Item:
-    # The stdlib decoder accepts lone surrogate escapes, which cannot be stored as UTF-8.
+    # The stdlib decoder accepts lone surrogate escapes, which cannot be stored as UTF-8, and
+    # nesting deeper than the rest of the pipeline handles.
     try:
         orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        return Item(source, line, error=f"invalid Unicode: {exc}")
+        kind = "invalid Unicode" if "surrogate" in str(exc) else "invalid JSON"
+        return Item(source, line, error=f"{kind}: {exc}")
     return Item(source, line, value)
 
 

@@ -116,6 +116,18 @@ def test_invalid_first_line_does_not_lose_the_others(tmp_path: Path, first: byte
     assert summary(items(path)) == [(1, "error"), (2, "article-2"), (3, "article-3")]
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [(b"[" * 5000 + b"]" * 5000, b'{"slug": ' + b"[" * 5000 + b"]" * 5000 + b"}"), (b"[1, 2", b'{"slug": "cut')],
+    ids=["nested-too-deeply", "truncated"],
+)
+def test_broken_first_lines_that_look_like_an_array_do_not_lose_the_records_after_them(
+    tmp_path: Path, first: bytes, second: bytes
+):
+    path = write(tmp_path / "a.jsonl", b"\n".join([first, second, line(3), line(4)]) + b"\n")
+    assert summary(items(path)) == [(1, "error"), (2, "error"), (3, "article-3"), (4, "article-4")]
+
+
 # -- whole JSON documents -----------------------------------------------------------------------
 
 
@@ -161,6 +173,18 @@ def test_unclosed_json_array_is_an_error_after_the_good_elements(tmp_path: Path)
     found = items(path)
     assert summary(found) == [(2, "article-1"), (3, "error")]
     assert "not closed" in found[1].error
+
+
+def test_json_array_with_one_element_per_line_is_still_one_document(tmp_path: Path):
+    path = write(tmp_path / "a.json", b"[\n" + line(1) + b"\n]\n")
+    assert summary(items(path)) == [(2, "article-1")]
+
+
+def test_json_document_nested_too_deeply_is_an_error_not_a_crash(tmp_path: Path):
+    path = write(tmp_path / "a.json", b"[\n" + line(1) + b",\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n]\n")
+    found = items(path)
+    assert summary(found) == [(2, "article-1"), (3, "error")]
+    assert "nested too deeply" in found[1].error
 
 
 # -- directories, stdin, missing paths ----------------------------------------------------------
