@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +97,8 @@ class RankingConfig:
     fallback_min_hits: int = 5
     recency_weight: float = 0.0
     recency_half_life_days: float = 30.0
+    # Field name -> boost for the any-word fallback (sentence queries); empty: the fields' own boosts.
+    fallback_boosts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ class IndexConfig:
             if f.search_field:
                 boosts[f.search_field] = f.search_boost
         return boosts
+
+    def fallback_search_boosts(self) -> dict[str, float]:
+        """Index field name -> boost for the any-word fallback: [ranking] fallback_boosts, else search_boosts()."""
+        if not self.ranking.fallback_boosts:
+            return self.search_boosts()
+        return {self.fields[name].search_field or name: boost for name, boost in self.ranking.fallback_boosts.items()}
 
     def query_names(self) -> dict[str, FieldConfig]:
         return {f.query_name: f for f in self.fields.values() if f.query_name}
@@ -185,7 +193,7 @@ def parse_config(raw: dict[str, Any], path: str = "<config>") -> IndexConfig:
     unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking"}
     if unknown:
         problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
-    _check_whole(fields, snippets, problems)
+    _check_whole(fields, snippets, ranking, problems)
     if problems:
         raise ConfigError(f"invalid index config {path}:\n  - " + "\n  - ".join(problems))
     return IndexConfig(analyzers, fields, limits, snippets, ranking, path)
@@ -301,8 +309,11 @@ def _section(cls: type, raw: Any, name: str, problems: list[str]) -> Any:
         problems.append(f"[{name}]: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
     for key, value in values.items():
-        default = cls.__dataclass_fields__[key].default
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        spec = cls.__dataclass_fields__[key]
+        default = spec.default if spec.default_factory is MISSING else spec.default_factory()
+        if isinstance(default, dict):
+            _check_weights(value, f"[{name}].{key}", problems)
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 problems.append(f"[{name}].{key} must be a non-negative number (got {value!r})")
         elif type(value) is not type(default):
@@ -310,7 +321,33 @@ def _section(cls: type, raw: Any, name: str, problems: list[str]) -> Any:
     return cls(**values)
 
 
-def _check_whole(fields: dict[str, FieldConfig], snippets: SnippetConfig, problems: list[str]) -> None:
+def _check_weights(value: Any, where: str, problems: list[str]) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value.values()
+    ):
+        problems.append(f"{where} must be a table of field names and positive numbers (got {value!r})")
+
+
+def _check_fallback(fields: dict[str, FieldConfig], ranking: RankingConfig, problems: list[str]) -> None:
+    """The fallback may weigh the searched fields differently, but must search all of them:
+    otherwise a sentence query could miss an article that has all of its words."""
+    boosted = ranking.fallback_boosts if isinstance(ranking.fallback_boosts, dict) else {}
+    if not boosted:
+        return
+    searched = sorted(f.name for f in fields.values() if f.boost or f.search_boost)
+    for name in boosted:
+        if name not in searched:
+            problems.append(
+                f"[ranking].fallback_boosts: {name!r} is not a searched field (one of {', '.join(searched)})"
+            )
+    missing = [name for name in searched if name not in boosted]
+    if missing:
+        problems.append(f"[ranking].fallback_boosts must weigh every searched field; missing: {', '.join(missing)}")
+
+
+def _check_whole(
+    fields: dict[str, FieldConfig], snippets: SnippetConfig, ranking: RankingConfig, problems: list[str]
+) -> None:
     keys = [f.name for f in fields.values() if f.key]
     if len(keys) != 1:
         problems.append(f"exactly one keyword field must have key = true (found {len(keys)})")
@@ -328,6 +365,7 @@ def _check_whole(fields: dict[str, FieldConfig], snippets: SnippetConfig, proble
                 problems.append(f"{attr} {value!r} is used by both {seen[value]} and {f.name}")
             elif value:
                 seen[value] = f.name
+    _check_fallback(fields, ranking, problems)
     histograms = [f.name for f in fields.values() if f.histogram]
     if len(histograms) > 1:
         problems.append(f"only one date field can have histogram = true (found {', '.join(histograms)})")

@@ -8,6 +8,7 @@ words instead of failing: users type whatever they like into a search box.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ MAX_CORRECTIONS = 3
 # The most frequent terms sharing a word's first two letters are the likely corrections.
 CANDIDATES_PER_PREFIX = 300
 CORRECTION_CACHE_SIZE = 10_000
+# Punctuation glued to a typed word ('cells,') is not part of it when its corrections are spelled out.
+_EDGE_PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d"
 
 
 @dataclass(frozen=True)
@@ -112,11 +115,13 @@ class QueryBuilder:
     schema: tantivy.Schema
     analyzers: dict[str, tantivy.TextAnalyzer] = field(init=False)
     boosts: dict[str, float] = field(init=False)
+    fallback_boosts: dict[str, float] = field(init=False)
     fields_by_query_name: dict[str, FieldConfig] = field(init=False)
 
     def __post_init__(self) -> None:
         self.analyzers = build_analyzers(self.config)
         self.boosts = self.config.search_boosts()
+        self.fallback_boosts = self.config.fallback_search_boosts()
         self.fields_by_query_name = self.config.query_names()
         self._analyzer_of = {f.name: f.analyzer for f in self.config.text_fields}
         for f in self.config.fields.values():
@@ -172,6 +177,31 @@ class QueryBuilder:
     def _closest_terms(
         self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int
     ) -> tuple[str, ...]:
+        """The known terms one edit of the word analyzes to, most frequent first; else a dictionary walk."""
+        one_edit = self._one_edit_terms(searcher, fields, word)
+        if one_edit:
+            return one_edit
+        return self._walked_terms(searcher, fields, word, token, distance)
+
+    def _one_edit_terms(self, searcher: tantivy.Searcher, fields: list[str], word: str) -> tuple[str, ...]:
+        # Every word one edit away goes through the analyzer, so a typo is compared with what its
+        # fix would be indexed as ('interaciton' -> 'interaction' -> 'interact'), at any position.
+        analyzer_name = self._analyzer_of[fields[0]]
+        analyzer = self.analyzers[analyzer_name]
+        fields = [name for name in fields if self._analyzer_of[name] == analyzer_name]
+        known = self.config.ranking.typo_known_word_docs
+        frequencies: dict[str, int] = {}
+        for variant in one_edit_words(word.strip(_EDGE_PUNCTUATION)):
+            tokens = analyzer.analyze(variant)
+            if len(tokens) != 1 or tokens[0] in frequencies:
+                continue
+            frequencies[tokens[0]] = max(searcher.doc_freq(name, tokens[0]) for name in fields)
+        best = sorted((t for t, n in frequencies.items() if n >= known), key=lambda t: (-frequencies[t], t))
+        return tuple(best[:MAX_CORRECTIONS])
+
+    def _walked_terms(
+        self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int
+    ) -> tuple[str, ...]:
         frequencies: dict[str, int] = {}
         for name in fields:
             for start in dict.fromkeys([token[:2], token[1::-1]]):
@@ -193,14 +223,17 @@ class QueryBuilder:
     def build(
         self, parsed: ParsedQuery, *, require_all: bool = True, corrections: dict[str, tuple[str, ...]] | None = None
     ) -> tantivy.Query:
+        """All words must match, ranked with the search boosts; or (the fallback for sentence
+        queries) any, ranked with the fallback boosts."""
         corrections = corrections or {}
         if parsed.is_empty:
             return tantivy.Query.all_query()
+        boosts = self.boosts if require_all else self.fallback_boosts
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for group in parsed.groups:
             alternatives = []
             for term in group:
-                query = self.term(term, corrected=corrections.get(term.text.lower(), ()))
+                query = self.term(term, corrected=corrections.get(term.text.lower(), ()), boosts=boosts)
                 if query is not None:
                     alternatives.append(query)
             if alternatives:
@@ -214,12 +247,15 @@ class QueryBuilder:
             clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(clauses)
 
-    def term(self, term: Term, *, corrected: tuple[str, ...] = ()) -> tantivy.Query | None:
-        """One word or phrase over the fields it targets; None when it has no searchable token."""
+    def term(
+        self, term: Term, *, corrected: tuple[str, ...] = (), boosts: dict[str, float] | None = None
+    ) -> tantivy.Query | None:
+        """One word or phrase over the fields it targets (untargeted: the fields of `boosts`, by
+        default the search boosts); None when it has no searchable token."""
         target = self.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind == "keyword":
             return self._keyword(target, term.text)
-        fields = {target.name: 1.0} if target is not None else self.boosts
+        fields = {target.name: 1.0} if target is not None else boosts or self.boosts
         exact: list[tantivy.Query] = []
         approximate: list[tantivy.Query] = []
         for name, boost in fields.items():
@@ -264,6 +300,20 @@ class QueryBuilder:
         stems = [re.escape(word[:n]) for n in range(max(4, len(word) - 2), len(word))]
         pattern = "|".join([f"{re.escape(word)}.*", f"{re.escape(token)}.*", *stems])
         return tantivy.Query.regex_query(self.schema, name, pattern)
+
+
+def one_edit_words(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion (a-z) away from `word`.
+
+    The first letter stays (a typo there is rare), except when the first two are swapped.
+    """
+    letters = string.ascii_lowercase
+    splits = [(word[:i], word[i:]) for i in range(1, len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in [("", word), *splits] if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserts = {a + c + b for a, b in splits for c in letters}
+    return (deletes | swaps | replaces | inserts) - {word}
 
 
 def typo_distance(word: str, one_min: int, two_min: int) -> int:

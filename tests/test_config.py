@@ -45,6 +45,10 @@ def test_shipped_config_loads_with_its_fields_analyzers_and_facets():
     boosts = config.search_boosts()
     assert set(boosts) == {"title", "summary", "body", "cjk", "entities__text"}
     assert max(boosts, key=boosts.get) == "title"
+    # Sentence queries search the same fields, ranked with the body first.
+    fallback = config.fallback_search_boosts()
+    assert set(fallback) == set(boosts)
+    assert max(fallback, key=fallback.get) == "body"
     assert config.snippets.fields == ("body", "summary")
     assert {"lowercase", "stemmer:english"} <= set(config.analyzers["text"].filters)
     assert set(build_analyzers(config)) == {"text", "cjk"}
@@ -90,6 +94,7 @@ def test_fingerprint_ignores_boosts_and_query_time_settings():
         lambda r: r["fields"]["lang"].update(filter_param="language"),
         lambda r: r["snippets"].update(max_chars=300),
         lambda r: r["ranking"].update(recency_weight=0.5),
+        lambda r: r["ranking"]["fallback_boosts"].update(title=1.0, body=0.5),
         lambda r: r["limits"].update(max_entities=10),
     ]
     for change in changes:
@@ -167,6 +172,27 @@ def test_unknown_filter_name_is_a_config_error_listing_known_filters():
 def test_unknown_tokenizer_is_a_config_error():
     message = config_error(mutated(lambda r: r["analyzers"]["text"].update(tokenizer="icu")))
     assert "analyzers.text.tokenizer" in message and "'icu'" in message
+
+
+@pytest.mark.parametrize(
+    ("boosts", "expected"),
+    [
+        ({"title": 1.0, "summary": 0.0, "body": 1.0, "entities": 1.0, "cjk": 1.0}, "fallback_boosts must be a table"),
+        ({"title": "high", "summary": 1.0, "body": 1.0, "entities": 1.0, "cjk": 1.0}, "must be a table"),
+        ({"title": 1.0, "summary": 1.0, "body": 1.0, "entities": 1.0, "cjk": 1.0, "lang": 1.0}, "'lang' is not a"),
+        ({"title": 1.0, "summary": 1.0, "body": 1.0, "entities": 1.0, "cjk": 1.0, "nope": 1.0}, "'nope' is not a"),
+        ({"title": 1.0, "body": 1.0, "entities": 1.0, "cjk": 1.0}, "missing: summary"),
+        ({"body": 1.0}, "missing: cjk, entities, summary, title"),
+    ],
+)
+def test_invalid_fallback_boosts_are_config_errors(boosts: dict[str, Any], expected: str):
+    assert expected in config_error(mutated(lambda r: r["ranking"].update(fallback_boosts=boosts)))
+
+
+def test_without_fallback_boosts_the_fallback_ranks_with_the_search_boosts():
+    config = parse_config(mutated(lambda r: r["ranking"].pop("fallback_boosts")))
+    assert config.ranking.fallback_boosts == {}
+    assert config.fallback_search_boosts() == config.search_boosts()
 
 
 def test_one_config_error_lists_every_problem_at_once():
