@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,10 @@ from .store import Generation, IndexStore, write_last_run
 
 # Tantivy refuses a writer whose memory arena per indexing thread is smaller than this.
 MIN_HEAP_PER_THREAD = 15_000_000
+# Live articles read back per search when a migration carries them over: each page is a search from
+# the top skipping the pages before it, so pages much smaller make 1M articles slow (10k: 3.3 s of
+# searching, 50k: 0.7 s); each hit costs ~150 bytes while its page is held.
+CARRY_PAGE = 20_000
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,129 @@ class IndexerOptions:
     max_rejects: int | None = None
 
 
+class SlugLedger:
+    """The slugs accepted in one run and where each was read: ~40 bytes a slug plus its UTF-8.
+
+    A dict of str -> (source, line) takes ~230 bytes a slug (of ~57 characters): at 1M articles
+    that was what pushed a rebuild past 2 GB. Here the slugs are packed as UTF-8 into one
+    bytearray and found through an open-addressing table of their hashes; a hash match is
+    confirmed against the packed bytes, so the answer is exact even for two slugs that share a
+    hash. `hash_slug` must return a signed 64-bit int (the builtin hash does; tests pass a
+    colliding one).
+    """
+
+    def __init__(self, hash_slug: Callable[[str], int] = hash) -> None:
+        self._hash = hash_slug
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every slug: the arrays go back to the system, before the final merge needs the memory."""
+        self._sources: list[str] = []  # distinct source names; entries keep an index into it
+        self._source_ids: dict[str, int] = {}
+        self._text = bytearray()  # every slug's UTF-8, back to back
+        self._ends = array("Q")  # entry i's slug ends at _ends[i], and starts where entry i - 1 ends
+        self._hashes = array("q")
+        self._source = array("I")
+        self._line = array("Q")
+        self._slots = array("i", [-1]) * 16  # entry numbers at their hash (linear probing); -1 is free
+        self._room = 8  # entries left before the table is half full
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, slug: str) -> bool:
+        return self._entry(slug, self._hash(slug))[1] >= 0
+
+    def add(self, slug: str, source: str, line: int) -> tuple[str, int] | None:
+        """Record where `slug` was read, or, if it was recorded before, keep that and return it."""
+        hashed = self._hash(slug)
+        slot, entry = self._entry(slug, hashed)
+        if entry >= 0:
+            return self._sources[self._source[entry]], self._line[entry]
+        self._slots[slot] = len(self._hashes)
+        self._hashes.append(hashed)
+        self._text += slug.encode()
+        self._ends.append(len(self._text))
+        self._source.append(self._source_id(source))
+        self._line.append(line)
+        self._room -= 1
+        if not self._room:
+            self._grow()
+        return None
+
+    def _entry(self, slug: str, hashed: int) -> tuple[int, int]:
+        """(slot, entry number) of `slug`, or (the free slot it would take, -1)."""
+        slots, hashes, mask = self._slots, self._hashes, len(self._slots) - 1
+        slot = hashed & mask
+        while (entry := slots[slot]) >= 0:
+            if hashes[entry] == hashed and self._slug_bytes(entry) == slug.encode():
+                return slot, entry
+            slot = (slot + 1) & mask
+        return slot, -1
+
+    def _slug_bytes(self, entry: int) -> bytearray:
+        start = self._ends[entry - 1] if entry else 0
+        return self._text[start : self._ends[entry]]
+
+    def _source_id(self, source: str) -> int:
+        source_id = self._source_ids.get(source)
+        if source_id is None:
+            source_id = self._source_ids[source] = len(self._sources)
+            self._sources.append(source)
+        return source_id
+
+    def _grow(self) -> None:
+        size = 2 * len(self._slots)
+        slots, mask = array("i", [-1]) * size, size - 1
+        for entry, hashed in enumerate(self._hashes):
+            slot = hashed & mask
+            while slots[slot] >= 0:
+                slot = (slot + 1) & mask
+            slots[slot] = entry
+        self._slots = slots
+        self._room = size // 2 - len(self._hashes)
+
+
 @dataclass
 class _Batch:
     """State of one run over the input: which slugs it has seen, and where."""
 
     report: ImportReport
-    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+    seen: SlugLedger = field(default_factory=SlugLedger)
+
+
+class _PreviousKeys:
+    """Whether a slug is live in the generation that a rebuild or migration replaces, asked of that
+    index itself: ~6 us a slug and no memory, where a set of every old slug took ~230 MB at 1M
+    articles. Opened by the schema it records (meta.json), whatever config built it."""
+
+    def __init__(self, generation: Generation | None, key: str) -> None:
+        self.key = key
+        # Live documents; slugs are unique in every generation (a rebuild rejects duplicates, an
+        # upsert deletes the slug first), so this is also the number of live slugs.
+        self.total = 0
+        self._searcher: tantivy.Searcher | None = None
+        if generation is None:
+            return
+        try:
+            index = tantivy.Index.open(str(generation.path))
+            self._schema = index.schema
+            tantivy.Query.term_query(self._schema, key, "")  # raises if the key is no string field there
+            self._searcher = index.searcher()
+        except ValueError:
+            return
+        self.total = self._searcher.num_docs
+
+    def exists(self, slug: str) -> bool:
+        if self._searcher is None:
+            return False
+        # Not doc_freq: it still counts deleted documents until their segment is merged.
+        query = tantivy.Query.term_query(self._schema, self.key, slug)
+        return bool(self._searcher.search(query, 1, count=False).hits)
+
+    def close(self) -> None:
+        """Unmap the pages the lookups touched (~60 MB at 1M) before the final merge maps every segment."""
+        self._searcher = None
 
 
 class Indexer:
@@ -99,17 +221,20 @@ class Indexer:
         with self.store.writer_lock(), self._write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
-            previous = self.store.current()
-            old_keys = _keys_of(previous, self.key)
+            previous = _PreviousKeys(self.store.current(), self.key)
             with self._new_generation() as (generation, index, writer):
                 batch = _Batch(ImportReport("rebuild", generation=generation.name))
                 for article in self._articles(read_items(paths), batch):
                     writer.add_document(self._build(article))
-                    self._count(batch, article.slug in old_keys)
+                    self._count(batch, previous.exists(article.slug))
+                # The final merge reads every new segment through mapped pages: the peak of a
+                # large build. Nothing else need be held by then.
+                previous.close()
+                batch.seen.clear()
                 writer.commit()
                 writer.wait_merging_threads()
             # Every old key seen again was counted as updated (slugs are unique in a batch).
-            batch.report.deleted = len(old_keys) - batch.report.updated
+            batch.report.deleted = previous.total - batch.report.updated
             self.store.publish(generation)
             return self._finish(batch.report, index, started)
 
@@ -131,6 +256,7 @@ class Indexer:
                     writer.delete_documents_by_term(self.key, article.slug)
                     writer.add_document(self._build(article))
                     self._count(batch, existed)
+                batch.seen.clear()
                 writer.commit()
                 writer.wait_merging_threads()
             except BaseException:
@@ -162,22 +288,24 @@ class Indexer:
     # -- steps ------------------------------------------------------------------------------
 
     def _migrate_and_upsert(self, current: Generation | None, paths: Iterable[str], started: float) -> ImportReport:
-        """The live index was built by another config (or there is none): carry its articles over
-        into a new generation built by this config, apply the upserts there, then switch."""
-        carried = list(_stored_articles(current)) if current else []
+        """The live index was built by another config (or there is none): build a new generation by
+        this config from the upserts, then from the live articles they do not replace, and switch.
+
+        Streamed, for any size: of the upserts only their slugs are kept (in the batch's ledger),
+        and the live articles are read back a page at a time."""
+        # Checked now, before any input is read: whether the live articles can be read back whole.
+        carried = _stored_articles(current, _carried_config(current)) if current else iter(())
+        previous = _PreviousKeys(current, self.key)
         with self._new_generation() as (generation, index, writer):
             batch = _Batch(ImportReport("incremental", generation=generation.name))
-            incoming = {}
             for article in self._articles(read_items(paths), batch):
-                incoming[article.slug] = article
-            old_keys = set()
-            for article in carried:
-                old_keys.add(article.slug)
-                if article.slug not in incoming:
-                    writer.add_document(self._build(article))
-            for article in incoming.values():
                 writer.add_document(self._build(article))
-                self._count(batch, article.slug in old_keys)
+                self._count(batch, previous.exists(article.slug))
+            previous.close()
+            for article in carried:
+                if article.slug not in batch.seen:
+                    writer.add_document(self._build(article))
+            batch.seen.clear()
             writer.commit()
             writer.wait_merging_threads()
         self.store.publish(generation)
@@ -231,7 +359,7 @@ class Indexer:
             except RecordRejected as exc:
                 self._reject(report, Reject(item.source, item.line, exc.reason, exc.slug))
                 continue
-            first = batch.seen.get(article.slug)
+            first = batch.seen.add(article.slug, item.source, item.line)
             if first is not None:
                 where = f"line {first[1]}" if first[0] == item.source else f"{first[0]} line {first[1]}"
                 self._reject(
@@ -239,7 +367,6 @@ class Indexer:
                     Reject(item.source, item.line, f"duplicate slug in batch, first seen on {where}", article.slug),
                 )
                 continue
-            batch.seen[article.slug] = (item.source, item.line)
             for message in context.warnings:
                 report.warnings += 1
                 self.hooks.on_warning(item.source, item.line, message)
@@ -275,7 +402,7 @@ class Indexer:
     def _exists(self, searcher: tantivy.Searcher, slug: str) -> bool:
         # Not doc_freq: it still counts deleted documents until their segment is merged.
         query = tantivy.Query.term_query(self.schema, self.key, slug)
-        return searcher.search(query, 1, count=True).count > 0
+        return bool(searcher.search(query, 1, count=False).hits)
 
     def _finish(self, report: ImportReport, index: tantivy.Index, started: float) -> ImportReport:
         index.reload()
@@ -294,33 +421,51 @@ def _abandon(writer: tantivy.IndexWriter) -> None:
         pass
 
 
-def _keys_of(generation: Generation | None, key: str) -> set[str]:
-    """Every live key in a generation, read from its term dictionary (whatever config built it)."""
-    if generation is None:
-        return set()
-    try:
-        searcher = tantivy.Index.open(str(generation.path)).searcher()
-        terms = searcher.terms_with_prefix(key, "", tantivy.Query.all_query())
-    except ValueError:
-        return set()
-    return {term for term, count in terms if count > 0}
+_ARTICLE_FIELDS = frozenset(Article.model_fields)
 
 
-def _stored_articles(generation: Generation) -> Iterator[Article]:
+def _carried_config(generation: Generation) -> IndexConfig:
+    """The config that built `generation`, once one of its articles was read back whole with it."""
     config_file = generation.path / "index_config.toml"
     if not config_file.is_file():
         raise ConfigError(f"{generation.path} does not record the config that built it: run a full reindex")
     old_config = load_config(config_file)
-    index = generation.open(old_config)
-    searcher = index.searcher()
-    result = searcher.search(tantivy.Query.all_query(), limit=max(searcher.num_docs, 1))
-    needed = set(Article.model_fields)
-    for _, address in result.hits:
-        values = stored_article(old_config, searcher.doc(address))
-        missing = needed - values.keys()
-        if missing:
-            raise ConfigError(
-                f"the index config changed and the live index does not store {', '.join(sorted(missing))}: "
-                "run a full `search-service reindex` over all articles"
-            )
-        yield Article.model_construct(**{k: values[k] for k in needed})
+    searcher = generation.open(old_config).searcher()
+    for _, address in searcher.search(tantivy.Query.all_query(), 1, count=False).hits:
+        _stored(old_config, searcher.doc(address))
+    return old_config
+
+
+def _stored_articles(generation: Generation, config: IndexConfig) -> Iterator[Article]:
+    """Every live article of `generation`, read a page at a time.
+
+    Each page is read through a searcher of its own: the pages of the old doc store that it mapped
+    in (as large as the new index's, ~0.8 GB at 1M) are let go of with it, not held to the end.
+    """
+    offset, last = 0, (-1, -1)
+    while True:
+        searcher = generation.open(config).searcher()
+        hits = searcher.search(tantivy.Query.all_query(), limit=CARRY_PAGE, offset=offset, count=False).hits
+        for _, address in hits:
+            # Paging by offset holds only while tantivy orders equal scores by address (it does):
+            # check it, rather than carry an article twice and lose another.
+            here = (address.segment_ord, address.doc)
+            if here <= last:
+                raise RuntimeError(f"live articles of {generation.path} came back out of order: nothing was changed")
+            last = here
+            yield _stored(config, searcher.doc(address))
+        if len(hits) < CARRY_PAGE:
+            return
+        offset += len(hits)
+
+
+def _stored(config: IndexConfig, doc: tantivy.Document) -> Article:
+    """A stored document as the article it was built from (already validated when it was imported)."""
+    values = stored_article(config, doc)
+    missing = _ARTICLE_FIELDS - values.keys()
+    if missing:
+        raise ConfigError(
+            f"the index config changed and the live index does not store {', '.join(sorted(missing))}: "
+            "run a full `search-service reindex` over all articles"
+        )
+    return Article.model_construct(**{k: values[k] for k in _ARTICLE_FIELDS})

@@ -26,6 +26,7 @@ from conftest import (
     SAMPLE,
     SHIPPED_CONFIG,
     BuiltIndex,
+    build_index,
     cli_env,
     doc_count,
     facet_counts,
@@ -41,10 +42,11 @@ from conftest import (
 )
 from typer.testing import CliRunner, Result
 
+from search_service import indexer as indexer_module
 from search_service.cli import app
 from search_service.config import load_config
-from search_service.errors import IndexLockedError, TooManyRejectsError
-from search_service.indexer import Hooks, Indexer, IndexerOptions
+from search_service.errors import ConfigError, IndexLockedError, TooManyRejectsError
+from search_service.indexer import Hooks, Indexer, IndexerOptions, SlugLedger
 from search_service.reader import IndexReader
 from search_service.store import IndexStore
 
@@ -328,6 +330,26 @@ def test_rebuild_with_fewer_articles_reports_the_dropped_ones_as_deleted(sample_
     assert (report.indexed, report.deleted, report.documents) == (30, SAMPLE_DOCUMENTS - 30, 30)
 
 
+def test_rebuild_counts_new_updated_and_deleted_against_the_live_index(
+    sample_index: BuiltIndex, tmp_path: Path, seed_record
+):
+    kept = read_jsonl(SAMPLE)[:30]
+    path = write_jsonl(tmp_path / "next.jsonl", [*kept, seed_record])
+    report = Indexer(sample_index.store, sample_index.config).rebuild([str(path)])
+    assert (report.indexed, report.new, report.updated, report.deleted) == (31, 1, 30, SAMPLE_DOCUMENTS - 30)
+    assert report.documents == doc_count(sample_index.index_dir) == 31
+
+
+def test_rebuild_counts_a_slug_deleted_from_the_live_index_as_new(sample_index: BuiltIndex):
+    # The deleted document stays in its segment until a merge: only live documents count as old.
+    slug = read_jsonl(SAMPLE)[0]["slug"]
+    indexer = Indexer(sample_index.store, sample_index.config)
+    indexer.delete([slug])
+    report = indexer.rebuild([str(SAMPLE)])
+    assert (report.new, report.updated, report.deleted) == (1, SAMPLE_DOCUMENTS - 1, 0)
+    assert term_count(sample_index.open(), "slug", slug) == 1
+
+
 def test_incremental_upsert_replaces_a_changed_title(sample_index: BuiltIndex, tmp_path: Path):
     record = read_jsonl(SAMPLE)[0]
     old_title = record["title"]
@@ -404,6 +426,53 @@ def test_upserting_a_deleted_slug_again_counts_it_as_new(sample_index: BuiltInde
     indexer.delete([record["slug"]])
     report = indexer.upsert([str(write_jsonl(tmp_path / "again.jsonl", [record]))])
     assert (report.new, report.updated) == (1, 0)
+
+
+# == slugs seen in one run ======================================================================
+
+
+def test_duplicate_slug_in_a_later_file_is_rejected_naming_the_file_and_line_it_was_first_read(tmp_path: Path):
+    first, second, third = read_jsonl(SAMPLE)[:3]
+    a = write_jsonl(tmp_path / "a.jsonl", [first, second])
+    b = write_jsonl(tmp_path / "b.jsonl", [third, second | {"title": "Later copy"}, first, third])
+    rejects = []
+    built = Indexer(IndexStore(tmp_path / "index"), load_config(), hooks=Hooks(on_reject=rejects.append))
+    report = built.rebuild([str(a), str(b)])
+    assert (report.read, report.indexed, report.rejected) == (6, 3, 3)
+    assert [(r.source, r.line, r.slug, r.reason) for r in rejects] == [
+        (str(b), 2, second["slug"], f"duplicate slug in batch, first seen on {a} line 2"),
+        (str(b), 3, first["slug"], f"duplicate slug in batch, first seen on {a} line 1"),
+        (str(b), 4, third["slug"], "duplicate slug in batch, first seen on line 1"),
+    ]
+    docs = stored_by_slug(IndexStore(tmp_path / "index").current().open(load_config()), load_config())
+    assert docs[second["slug"]]["title"] == second["title"]  # the first one read is kept
+
+
+@pytest.mark.parametrize(
+    "hash_slug", [hash, lambda slug: 7, lambda slug: -len(slug)], ids=["builtin", "one-hash", "negative-few"]
+)
+def test_slug_ledger_is_exact_whatever_slugs_share_a_hash(hash_slug):
+    ledger = SlugLedger(hash_slug)
+    slugs = [f"article-{n}" for n in range(300)]
+    for n, slug in enumerate(slugs):
+        assert ledger.add(slug, f"file-{n % 3}.jsonl", n + 1) is None
+    assert len(ledger) == 300
+    for n, slug in enumerate(slugs):
+        assert slug in ledger
+        assert ledger.add(slug, "later.jsonl", 1_000) == (f"file-{n % 3}.jsonl", n + 1)
+    assert "article-300" not in ledger
+    assert "article" not in ledger
+    assert len(ledger) == 300
+    ledger.clear()
+    assert len(ledger) == 0
+    assert slugs[0] not in ledger
+
+
+def test_slug_ledger_keeps_non_ascii_slugs_and_large_line_numbers_apart():
+    ledger = SlugLedger(lambda slug: 0)
+    assert ledger.add("café", "a", 2**40 + 3) is None
+    assert ledger.add("cafe", "a", 1) is None
+    assert ledger.add("café", "b", 5) == ("a", 2**40 + 3)
 
 
 # == atomic switch ==============================================================================
@@ -613,6 +682,62 @@ def test_upsert_with_an_unchanged_config_writes_into_the_live_generation(
     report = Indexer(sample_index.store, load_config(same)).upsert([str(added)])
     assert report.generation == sample_index.report.generation
     assert generation_names(sample_index.index_dir) == {sample_index.report.generation}
+
+
+def changed_config(tmp_path: Path, old: str, new: str):
+    """The shipped config with one edit, written where `load_config` records it."""
+    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "changed-schema.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return load_config(path)
+
+
+def test_migration_carries_every_live_article_page_by_page_and_applies_the_upserts(
+    sample_index: BuiltIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed_record
+):
+    store, config = sample_index.store, sample_index.config
+    records = read_jsonl(SAMPLE)
+    indexer = Indexer(store, config)
+    # a second segment, a replaced document and a deleted one in the generation to carry over
+    indexer.upsert([str(write_jsonl(tmp_path / "same.jsonl", [records[1] | {"title": "Second title"}]))])
+    indexer.delete([records[2]["slug"]])
+    old_docs = stored_by_slug(sample_index.open(), config)
+    assert len(old_docs) == SAMPLE_DOCUMENTS - 1
+    monkeypatch.setattr(indexer_module, "CARRY_PAGE", 7)
+
+    new_config = changed_config(tmp_path, ', "stemmer:english"]', "]")
+    upserts = write_jsonl(tmp_path / "upserts.jsonl", [records[0] | {"title": "Quokka zyzzyva headline"}, seed_record])
+    report = Indexer(store, new_config).upsert([str(upserts)])
+
+    assert (report.mode, report.indexed, report.new, report.updated) == ("incremental", 2, 1, 1)
+    index = store.current().open(new_config)
+    assert index.searcher().num_docs == report.documents == SAMPLE_DOCUMENTS
+    new_docs = stored_by_slug(index, new_config)
+    assert set(new_docs) == set(old_docs) | {seed_record["slug"]}
+    assert new_docs[records[0]["slug"]]["title"] == "Quokka zyzzyva headline"
+    assert new_docs[records[1]["slug"]]["title"] == "Second title"
+    for slug, doc in old_docs.items():
+        if slug != records[0]["slug"]:
+            assert new_docs[slug] == doc, slug
+    for slug in new_docs:
+        assert term_count(index, "slug", slug) == 1, slug
+
+
+def test_migration_from_an_index_that_does_not_store_whole_articles_fails_before_reading_input(
+    tmp_path: Path, seed_record
+):
+    unstored = changed_config(tmp_path, 'analyzer = "text"\nstored = true\n# Boosts', 'analyzer = "text"\n# Boosts')
+    built = build_index(tmp_path / "index", [SAMPLE], config=unstored)
+    pointer = read_pointer(built.index_dir)
+    read = []
+    upserts = write_jsonl(tmp_path / "new.jsonl", [seed_record])
+    indexer = Indexer(built.store, load_config(), hooks=Hooks(on_progress=read.append))
+    with pytest.raises(ConfigError, match="does not store title"):
+        indexer.upsert([str(upserts)])
+    assert read == []
+    assert read_pointer(built.index_dir) == pointer
+    assert generation_names(built.index_dir) == {pointer["generation"]}
 
 
 # == CLI ========================================================================================
