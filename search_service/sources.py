@@ -7,6 +7,7 @@ bad line (invalid JSON, invalid UTF-8) loses only itself. Every item carries its
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -19,6 +20,8 @@ import orjson
 from .errors import InputError
 
 BOM = b"\xef\xbb\xbf"
+# Records of a document read before deciding whether it is JSON Lines with broken first lines.
+DOCUMENT_LOOKAHEAD = 1_000
 STDIN = "-"
 
 
@@ -134,14 +137,17 @@ def _json_error(message: str) -> str:
 
 
 def _read_document_or_lines(data: bytes, source: str) -> Iterator[Item]:
-    """One document, unless it breaks off and reading it as JSON Lines keeps more records.
+    """One document, unless it breaks off early and reading it as JSON Lines keeps more records.
 
     Broken first lines can make JSON Lines look like a document; read as one, the first error
-    would cost every record after it.
+    would cost every record after it. Only the first DOCUMENT_LOOKAHEAD records are held while
+    deciding, so a large, valid array streams.
     """
-    items = list(_read_document(data, source))
+    document = _read_document(data, source)
+    items = list(itertools.islice(document, DOCUMENT_LOOKAHEAD))
     if not items or items[-1].error is None or data.count(b"\n") < 2:
         yield from items
+        yield from document
         return
     kept = sum(1 for item in items if isinstance(item.value, dict))
     lines = data.splitlines(keepends=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from search_service import sources
 from search_service.errors import InputError
 from search_service.sources import Item, read_items
 
@@ -178,6 +179,24 @@ def test_unclosed_json_array_is_an_error_after_the_good_elements(tmp_path: Path)
 def test_json_array_with_one_element_per_line_is_still_one_document(tmp_path: Path):
     path = write(tmp_path / "a.json", b"[\n" + line(1) + b"\n]\n")
     assert summary(items(path)) == [(2, "article-1")]
+
+
+def test_json_array_longer_than_the_lookahead_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sources, "DOCUMENT_LOOKAHEAD", 3)
+    text = "[\n" + ",\n".join(json.dumps(record(n)) for n in range(1, 11)) + "\n]\n"
+    assert summary(items(write(tmp_path / "a.json", text.encode()))) == [(n + 1, f"article-{n}") for n in range(1, 11)]
+
+
+def test_json_array_breaking_off_after_the_lookahead_stays_one_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sources, "DOCUMENT_LOOKAHEAD", 3)
+    # Read as lines, the six records after the break would outnumber the five before it.
+    after = "".join(line(n).decode() + "\n" for n in range(7, 13))
+    text = "[\n" + ",\n".join(json.dumps(record(n)) for n in range(1, 6)) + ",\n{broken\n" + after
+    found = items(write(tmp_path / "a.json", text.encode()))
+    assert summary(found) == [*((n + 1, f"article-{n}") for n in range(1, 6)), (7, "error")]
+    assert "the rest of" in found[-1].error
 
 
 def test_json_document_nested_too_deeply_is_an_error_not_a_crash(tmp_path: Path):
