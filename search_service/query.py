@@ -28,6 +28,9 @@ MAX_CORRECTIONS = 3
 # The most frequent terms sharing a word's first two letters are the likely corrections.
 CANDIDATES_PER_PREFIX = 300
 CORRECTION_CACHE_SIZE = 10_000
+# One-edit variants are spelled out (~54 per letter, each analyzed and looked up) only up to this
+# length; longer words, rare in any language, take the cheaper dictionary walk.
+MAX_SPELLED_OUT_LEN = 20
 # Punctuation glued to a typed word ('cells,') is not part of it when its corrections are spelled out.
 _EDGE_PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d"
 
@@ -151,9 +154,8 @@ class QueryBuilder:
         if not ranking.typo_tolerance:
             return {}
         found: dict[str, tuple[str, ...]] = {}
+        unknown = 0
         for term in parsed.positive_terms():
-            if len(found) >= ranking.max_typo_words:
-                break
             target = self.fields_by_query_name.get(term.field) if term.field else None
             if term.phrase or term.prefix or (target is not None and target.kind != "text"):
                 continue
@@ -163,12 +165,17 @@ class QueryBuilder:
             tokens = self.tokens(term.text, fields[0])
             if not distance or len(tokens) != 1 or word in found:
                 continue
+            if any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
+                continue
+            # Each unknown word costs a search for its corrections, found or not: bounded per query.
+            unknown += 1
+            if unknown > ranking.max_typo_words:
+                break
             # Corrections depend only on the index's terms: cached per index version.
             key = (version, tuple(fields), word)
             candidates = self._corrected.get(key)
             if candidates is None:
-                known = any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields)
-                candidates = () if known else self._closest_terms(searcher, fields, word, tokens[0], distance)
+                candidates = self._closest_terms(searcher, fields, word, tokens[0], distance)
                 self._corrected.put(key, candidates)
             if candidates:
                 found[word] = candidates
@@ -178,7 +185,7 @@ class QueryBuilder:
         self, searcher: tantivy.Searcher, fields: list[str], word: str, token: str, distance: int
     ) -> tuple[str, ...]:
         """The known terms one edit of the word analyzes to, most frequent first; else a dictionary walk."""
-        one_edit = self._one_edit_terms(searcher, fields, word)
+        one_edit = self._one_edit_terms(searcher, fields, word) if len(word) <= MAX_SPELLED_OUT_LEN else ()
         if one_edit:
             return one_edit
         return self._walked_terms(searcher, fields, word, token, distance)

@@ -79,3 +79,17 @@ def test_a_one_edit_typo_is_corrected_to_the_stem_of_its_fix(engine: SearchEngin
     searcher = engine.reader.searcher()
     corrections = engine.builder.corrections(parse(typed, engine.builder.known_fields), searcher)
     assert stem in corrections[typed]
+
+
+def test_corrections_are_looked_up_for_at_most_max_typo_words_unknown_words(engine: SearchEngine) -> None:
+    limit = engine.config.ranking.max_typo_words
+    noise = [f"zzq{letter}xvw" for letter in "abcdefghijklmnopqrstuvwxyz"[:limit]]
+    searcher = engine.reader.searcher()
+
+    def corrected(words: list[str]) -> dict[str, tuple[str, ...]]:
+        return engine.builder.corrections(parse(" ".join(words), engine.builder.known_fields), searcher)
+
+    assert "cpmpany" in corrected([*noise[: limit - 1], "cpmpany"])
+    assert "cpmpany" not in corrected([*noise, "cpmpany"])
+    # Known words are free: they never count against the limit.
+    assert "cpmpany" in corrected([*(["oil"] * 3), *noise[: limit - 1], "prices", "cpmpany"])
