@@ -93,6 +93,19 @@ def test_facet_values_are_trimmed_deduplicated_and_empties_dropped(seed_record):
     assert article.entities == ["USA", "Café", "B P North"]
 
 
+def test_titles_and_facet_values_collapse_inner_whitespace(seed_record):
+    article, _ = parse(seed_record, title="  Two  spaces   inside ", topics=["a  b", " c "], entities=[])
+    assert article.title == "Two spaces inside"
+    assert article.topics == ["a b", "c"]
+    assert article.entities == []
+
+
+@pytest.mark.parametrize("text", ["line\nbreaks only", "tab\tand\nnewline", "line\x0bvertical tab", "nul\x00\nbyte"])
+def test_multiline_ascii_bodies_lose_only_unwanted_controls(seed_record, text: str):
+    article, _ = parse(seed_record, body_md=text)
+    assert article.body_md == text.replace("\x0b", "").replace("\x00", "")
+
+
 # -- lang ---------------------------------------------------------------------------------------
 
 
@@ -103,9 +116,28 @@ def test_lang_is_normalized(seed_record, given: str, stored: str):
     assert parse(seed_record, lang=given)[0].lang == stored
 
 
+def test_long_lang_codes_are_normalized_like_short_ones(seed_record):
+    long_code = "EN-" + "-".join(["Latn", "US", "abcdefgh"] * 8)
+    assert len(long_code) > 64
+    expected = "en-" + "-".join(["Latn", "US", "abcdefgh"] * 8)
+    assert parse(seed_record, lang=long_code)[0].lang == expected
+    assert parse(seed_record, lang=long_code)[0].lang == expected
+
+
+def test_lang_is_normalized_the_same_when_seen_again(seed_record):
+    assert [parse(seed_record, lang="pt-br")[0].lang for _ in range(3)] == ["pt-BR"] * 3
+    assert [parse(seed_record, lang=" de ")[0].lang for _ in range(2)] == ["de"] * 2
+
+
 @pytest.mark.parametrize("lang", ["english", "e", "", "en_US", "12"])
 def test_lang_that_is_not_a_language_code_is_rejected(seed_record, lang: str):
     assert "lang:" in rejection(seed_record, lang=lang).reason
+
+
+def test_invalid_lang_is_rejected_every_time(seed_record):
+    reasons = [rejection(seed_record, lang="english").reason for _ in range(2)]
+    assert reasons[0] == reasons[1]
+    assert "'english' is not a language code" in reasons[0]
 
 
 # -- dates --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_service.render import markdown_to_text
+from search_service.render import cjk_text, markdown_to_text
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
@@ -92,3 +92,26 @@ def test_title_only_brief_renders_to_empty_text():
 
 def test_without_a_title_the_heading_is_kept():
     assert markdown_to_text("# BAHIA COCOA REVIEW\n\nBody.") == "BAHIA COCOA REVIEW\n\nBody."
+
+
+def test_table_cells_and_image_alt_texts_are_kept_as_words():
+    markdown = '| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter ![chart of rates](x.png) and <img src=y alt="logo"> end'
+    assert markdown_to_text(markdown) == "a b \n\n1 2 \n\nAfter  chart of rates  and  logo  end"
+
+
+def test_tags_are_told_from_markers_by_the_whole_element_name():
+    # Names sharing first letters (a/abbr/address, b/bdo/br, h1/hr) and near misses that are no element.
+    markdown = "x <abbr>A</abbr> <bdo>B</bdo> <abc> <bx> <i>C</i> <h7> <hr> <address class=a>D</address>"
+    assert markdown_to_text(markdown) == "x A B <abc> <bx> C <h7> \n\n D"
+
+
+def test_title_heading_is_compared_as_text_after_markup_and_entities():
+    assert markdown_to_text("# AT&T <T> SAYS\n\nBody.", "AT&T <T> SAYS") == "Body."
+    assert markdown_to_text("# AT&amp;T\n\nBody.", "AT&amp;T") == "AT&T\n\nBody."
+    assert markdown_to_text("# Some   title\n\nBody.", "Some title") == "Body."
+
+
+def test_cjk_runs_are_collected_and_plain_ascii_gives_none():
+    assert cjk_text("東京 x", "plain", "ソウル 서울") == "東京\nソウル\n서울"
+    assert cjk_text("plain", "words", "only") == ""
+    assert cjk_text("café", "naïve") == ""
