@@ -311,8 +311,8 @@ class SearchEngine:
     def _cached_facets(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str
     ) -> tuple[dict[str, Any], str | None]:
-        key = (self.reader.version, request.matches_key, matched, request.facets, request.facet_size,
-               request.date_interval)  # fmt: skip
+        shape = (request.facets, request.facet_size, request.date_interval)
+        key = (self.reader.version, request.matches_key, matched, shape)
         found = self.facet_cache.get(key)
         if found is None:
             found = self.facets(searcher, plan, request)
