@@ -168,7 +168,7 @@ class IndexConfig:
 
 
 # Bump when the code changes how fields become index fields (e.g. a new companion field).
-SCHEMA_LAYOUT = 2
+SCHEMA_LAYOUT = 3
 _QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
 
 

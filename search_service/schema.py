@@ -51,7 +51,9 @@ def field_tokenizer(config: IndexConfig, analyzer: str | None) -> str:
 
 def build_schema(config: IndexConfig) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    for f in config.fields.values():
+    # By name, as the config fingerprint sees them: moving a field within schema.toml must not
+    # change the schema of an index whose fingerprint still matches.
+    for f in sorted(config.fields.values(), key=lambda f: f.name):
         if f.kind == "text":
             builder.add_text_field(f.name, stored=f.stored, tokenizer_name=field_tokenizer(config, f.analyzer))
         elif f.kind == "keyword":

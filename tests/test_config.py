@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import tantivy
-from conftest import SAMPLE, SHIPPED_CONFIG, build_index, oracle_counts
+from conftest import SAMPLE, SHIPPED_CONFIG, build_index, doc_count, oracle_counts
 
 from search_service.config import load_config, parse_config
 from search_service.errors import ConfigError
@@ -99,6 +99,15 @@ def test_fingerprint_ignores_boosts_and_query_time_settings():
     ]
     for change in changes:
         assert parse_config(mutated(change)).fingerprint == base
+
+
+def test_moving_fields_within_the_config_changes_neither_fingerprint_nor_schema(tmp_path: Path):
+    built = build_index(tmp_path / "index", [SAMPLE])
+    reordered = mutated(lambda r: r.update(fields=dict(reversed(list(r["fields"].items())))))
+    config = parse_config(reordered)
+    assert list(config.fields) != list(built.config.fields)
+    assert config.fingerprint == built.config.fingerprint
+    assert doc_count(built.index_dir, config) == doc_count(built.index_dir, built.config) > 0
 
 
 def test_fingerprint_ignores_a_keyword_search_boost():
