@@ -191,11 +191,7 @@ class _PreviousKeys:
         self.total = self._searcher.num_docs
 
     def exists(self, slug: str) -> bool:
-        if self._searcher is None:
-            return False
-        # Not doc_freq: it still counts deleted documents until their segment is merged.
-        query = tantivy.Query.term_query(self._schema, self.key, slug)
-        return bool(self._searcher.search(query, 1, count=False).hits)
+        return self._searcher is not None and _is_live(self._searcher, self._schema, self.key, slug)
 
     def close(self) -> None:
         """Unmap the pages the lookups touched (~60 MB at 1M) before the final merge maps every segment."""
@@ -400,9 +396,7 @@ class Indexer:
         return index.writer(heap_size=self.options.heap_bytes, num_threads=self.options.threads)
 
     def _exists(self, searcher: tantivy.Searcher, slug: str) -> bool:
-        # Not doc_freq: it still counts deleted documents until their segment is merged.
-        query = tantivy.Query.term_query(self.schema, self.key, slug)
-        return bool(searcher.search(query, 1, count=False).hits)
+        return _is_live(searcher, self.schema, self.key, slug)
 
     def _finish(self, report: ImportReport, index: tantivy.Index, started: float) -> ImportReport:
         index.reload()
@@ -410,6 +404,12 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         write_last_run(self.store, report.as_dict() | {"finished_at": datetime.now(UTC).isoformat()})
         return report
+
+
+def _is_live(searcher: tantivy.Searcher, schema: tantivy.Schema, key: str, slug: str) -> bool:
+    # Not doc_freq: it still counts deleted documents until their segment is merged.
+    query = tantivy.Query.term_query(schema, key, slug)
+    return bool(searcher.search(query, 1, count=False).hits)
 
 
 def _abandon(writer: tantivy.IndexWriter) -> None:
