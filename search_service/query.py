@@ -11,6 +11,7 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 
 import tantivy
 from rapidfuzz.distance import OSA
@@ -145,10 +146,11 @@ class QueryBuilder:
     ) -> dict[str, tuple[str, ...]]:
         """For each query word the index does not know, the indexed terms it most likely means.
 
-        A word found in the index is taken as meant. For the others, the term dictionary is
-        walked for terms sharing the word's first two letters (or those two swapped) and the
-        closest ones by edit distance are kept, most frequent first. Searching those terms
-        keeps BM25 ranking for typo'd queries, unlike tantivy's constant-score fuzzy queries.
+        A word found in the index is taken as meant. For the others (at most max_typo_words a
+        query), the known terms that a one-edit variant of the word analyzes to are kept, most
+        frequent first; failing those, the closest terms by edit distance among those sharing its
+        first two letters. Searching those terms keeps BM25 ranking for typo'd queries, unlike
+        tantivy's constant-score fuzzy queries.
         """
         ranking = self.config.ranking
         if not ranking.typo_tolerance:
@@ -172,11 +174,10 @@ class QueryBuilder:
             if unknown > ranking.max_typo_words:
                 break
             # Corrections depend only on the index's terms: cached per index version.
-            key = (version, tuple(fields), word)
-            candidates = self._corrected.get(key)
-            if candidates is None:
-                candidates = self._closest_terms(searcher, fields, word, tokens[0], distance)
-                self._corrected.put(key, candidates)
+            candidates = self._corrected.get_or_compute(
+                (version, tuple(fields), word),
+                partial(self._closest_terms, searcher, fields, word, tokens[0], distance),
+            )
             if candidates:
                 found[word] = candidates
         return found

@@ -313,11 +313,7 @@ class SearchEngine:
     ) -> tuple[dict[str, Any], str | None]:
         shape = (request.facets, request.facet_size, request.date_interval)
         key = (self.reader.version, request.matches_key, matched, shape)
-        found = self.facet_cache.get(key)
-        if found is None:
-            found = self.facets(searcher, plan, request)
-            self.facet_cache.put(key, found)
-        return found
+        return self.facet_cache.get_or_compute(key, lambda: self.facets(searcher, plan, request))
 
     def facets(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
@@ -372,12 +368,12 @@ class SearchEngine:
         """One facet's values for browsing and typeahead, under the request's other filters."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
-        key = (self.reader.version, name, request.matches_key)
-        counts = self.value_counts.get(key)
-        if counts is None:
-            plan = self.plan(request, searcher)
-            counts = searcher.aggregate(plan.query(without=name), {name: terms_agg(name)}).get(name, {})
-            self.value_counts.put(key, counts)
+
+        def count() -> dict[str, Any]:
+            query = self.plan(request, searcher).query(without=name)
+            return searcher.aggregate(query, {name: terms_agg(name)}).get(name, {})
+
+        counts = self.value_counts.get_or_compute((self.reader.version, name, request.matches_key), count)
         values = top_values(counts, size, () if prefix else request.filters.get(name, ()), prefix)
         return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
 
