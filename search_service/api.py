@@ -68,8 +68,9 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     async def lifespan(app: FastAPI):
         reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s)
         engine = SearchEngine(
-            reader, config, settings.max_query_terms, settings.result_cache_size, settings.search_budget_ms
-        )
+            reader, config, settings.max_query_terms, settings.result_cache_size, settings.search_budget_ms,
+            now=settings.freshness_now,
+        )  # fmt: skip
         app.state.engine = engine
         app.state.suggester = Suggester(engine)
         yield
@@ -218,6 +219,10 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         typos: Annotated[
             bool, Query(description="Tolerate typos (one edit, two in long words).", examples=[True])
         ] = True,
+        freshness: Annotated[
+            Literal["on", "off"],
+            Query(description="off: rank by relevance alone for this request (A/B comparisons).", examples=["off"]),
+        ] = "on",
     ) -> JSON:
         if page * per_page > settings.max_page_depth:
             raise InvalidParameterError(
@@ -230,7 +235,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         search_request = build_request(
             request, q, topic, entity, lang, published_after, published_before,
             sort=sort, page=page, per_page=per_page, facets=wanted, facet_size=facet_size,
-            date_interval=date_interval, prefix=prefix, typos=typos,
+            date_interval=date_interval, prefix=prefix, typos=typos, freshness=freshness == "on",
         )  # fmt: skip
         return JSON(app.state.engine.search(search_request))
 

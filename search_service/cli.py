@@ -163,17 +163,29 @@ def evaluate(
     typos: Annotated[
         int | None, typer.Option("--typos", help="Seed: one typo in every query word of 5+ letters.")
     ] = None,
+    freshness: Annotated[
+        str, typer.Option("--freshness", help="on (the config's [ranking.freshness]) or off (relevance alone).")
+    ] = "on",
+    now: Annotated[
+        str | None, typer.Option("--now", help="Measure articles' ages from this ISO date or datetime (UTC).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """nDCG@10, MAP@100 and Recall@100 of the /search ranking on a judged query set."""
 
     def action() -> int:
+        from .api import parse_when
         from .evaluate import evaluate_corpus
 
         if not corpus and index_dir is None:
             raise InputError("give --corpus ARTICLES (indexed into a temporary index) or --index-dir DIR")
+        if freshness not in ("on", "off"):
+            raise InputError(f"--freshness must be on or off (got {freshness!r})")
         settings = _settings(None, config)
-        result = evaluate_corpus(load_config(settings.config_path), queries, qrels, corpus, index_dir, typos)
+        result = evaluate_corpus(
+            load_config(settings.config_path), queries, qrels, corpus, index_dir, typos,
+            freshness=freshness == "on", now=parse_when("--now", now),
+        )  # fmt: skip
         if as_json:
             typer.echo(json.dumps(result.metrics))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,6 +87,28 @@ class SnippetConfig:
     max_chars: int = 200
 
 
+FRESHNESS_FUNCTIONS = ("gauss", "exp", "linear", "none")
+# A bigger window costs every relevance search a deeper top-k and one date read per hit.
+MAX_FRESHNESS_WINDOW = 10_000
+
+
+@dataclass(frozen=True)
+class FreshnessConfig:
+    """[ranking.freshness]: Elasticsearch's decay functions over an article's age (search_service/freshness.py)."""
+
+    function: str = "exp"
+    scale_days: float = 7.0
+    offset_days: float = 0.0
+    decay: float = 0.5
+    weight: float = 0.3
+    # How many of the best BM25 hits are re-ranked; deeper hits keep BM25 order.
+    window: int = 200
+
+    @property
+    def enabled(self) -> bool:
+        return self.function != "none" and self.weight > 0
+
+
 @dataclass(frozen=True)
 class RankingConfig:
     typo_tolerance: bool = True
@@ -95,8 +117,7 @@ class RankingConfig:
     max_typo_words: int = 6
     typo_known_word_docs: int = 3
     fallback_min_hits: int = 5
-    recency_weight: float = 0.0
-    recency_half_life_days: float = 30.0
+    freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     # Field name -> boost for the any-word fallback (sentence queries); empty: the fields' own boosts.
     fallback_boosts: dict[str, float] = field(default_factory=dict)
 
@@ -189,7 +210,7 @@ def parse_config(raw: dict[str, Any], path: str = "<config>") -> IndexConfig:
     fields = {name: _field(name, spec, analyzers, problems) for name, spec in _table(raw, "fields", problems).items()}
     limits = _section(Limits, raw.get("limits", {}), "limits", problems)
     snippets = _section(SnippetConfig, raw.get("snippets", {}), "snippets", problems)
-    ranking = _section(RankingConfig, raw.get("ranking", {}), "ranking", problems)
+    ranking = _ranking(raw.get("ranking", {}), problems)
     unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking"}
     if unknown:
         problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -321,6 +342,85 @@ def _section(cls: type, raw: Any, name: str, problems: list[str]) -> Any:
     return cls(**values)
 
 
+def _ranking(raw: Any, problems: list[str]) -> RankingConfig:
+    """[ranking], whose [ranking.freshness] table is checked by _freshness."""
+    if not isinstance(raw, dict):
+        return _section(RankingConfig, raw, "ranking", problems)
+    raw = dict(raw)
+    _reject_recency_keys(raw, problems)
+    freshness = _freshness(raw.pop("freshness", {}), problems)
+    return replace(_section(RankingConfig, raw, "ranking", problems), freshness=freshness)
+
+
+_RECENCY_KEYS = ("recency_weight", "recency_half_life_days")
+
+
+def _reject_recency_keys(raw: dict[str, Any], problems: list[str]) -> None:
+    """The multiplicative recency boost is gone; say what to write instead, with the old values."""
+    old = {key: raw.pop(key) for key in _RECENCY_KEYS if key in raw}
+    if not old:
+        return
+    half_life = old.get("recency_half_life_days", 30.0)
+    if old.get("recency_weight", 0.0) == 0:
+        suggestion = 'function = "none" (the boost was off), or leave the table out for the default'
+    else:
+        suggestion = (
+            f'function = "exp", scale_days = {half_life}, offset_days = 0, decay = 0.5 (the same half-life), '
+            "and a weight between 0 and 1: the share of the score freshness controls (the old multiplier "
+            "has no exact equivalent; 0.3 is the shipped default)"
+        )
+    problems.append(
+        f"[ranking]: {' and '.join(old)} {'is' if len(old) == 1 else 'are'} gone, replaced by the "
+        "[ranking.freshness] table; "
+        f"remove them and write under [ranking.freshness]: {suggestion}"
+    )
+
+
+def _freshness(raw: Any, problems: list[str]) -> FreshnessConfig:
+    where = "[ranking.freshness]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a table")
+        return FreshnessConfig()
+    known = tuple(FreshnessConfig.__dataclass_fields__)
+    unknown = set(raw) - set(known)
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    values = {k: v for k, v in raw.items() if k in known}
+    before = len(problems)
+    function = values.get("function", FreshnessConfig.function)
+    if function not in FRESHNESS_FUNCTIONS:
+        names = ", ".join(map(repr, FRESHNESS_FUNCTIONS))
+        problems.append(f"{where}.function must be one of {names} (got {function!r})")
+    checks = {
+        "scale_days": (lambda v: v > 0, "a number of days above 0"),
+        "offset_days": (lambda v: v >= 0, "a number of days, 0 or more"),
+        "decay": (lambda v: 0 < v < 1, "a number strictly between 0 and 1 (the score at offset + scale)"),
+        "weight": (lambda v: 0 <= v <= 1, "a number from 0 (pure relevance) to 1 (only freshness)"),
+    }
+    for key, (valid, wanted) in checks.items():
+        value = values.get(key)
+        if value is None:
+            continue
+        if not _is_number(value) or not valid(value):
+            problems.append(f"{where}.{key} must be {wanted} (got {value!r})")
+        else:
+            values[key] = float(value)
+    window = values.get("window")
+    if window is not None and (
+        not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_FRESHNESS_WINDOW
+    ):
+        problems.append(
+            f"{where}.window must be a whole number of hits from 1 to {MAX_FRESHNESS_WINDOW} (got {window!r})"
+        )
+    if len(problems) > before:
+        return FreshnessConfig()
+    return FreshnessConfig(**values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_weights(value: Any, where: str, problems: list[str]) -> None:
     if not isinstance(value, dict) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value.values()
@@ -366,6 +466,9 @@ def _check_whole(
             elif value:
                 seen[value] = f.name
     _check_fallback(fields, ranking, problems)
+    dated = [f for f in fields.values() if f.kind == "date" and f.source == "published_at"]
+    if ranking.freshness.enabled and not dated:
+        problems.append('[ranking.freshness] needs a date field built from published_at, or function = "none"')
     histograms = [f.name for f in fields.values() if f.histogram]
     if len(histograms) > 1:
         problems.append(f"only one date field can have histogram = true (found {', '.join(histograms)})")

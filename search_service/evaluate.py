@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import ir_measures
@@ -82,12 +83,14 @@ def add_typos(text: str, seed: int) -> str:
     return _WORD_RE.sub(perturb, text)
 
 
-def evaluate(engine: SearchEngine, queries: dict[str, str], qrels: list[ir_measures.Qrel]) -> Evaluation:
+def evaluate(
+    engine: SearchEngine, queries: dict[str, str], qrels: list[ir_measures.Qrel], freshness: bool = True
+) -> Evaluation:
     started = time.perf_counter()
     run: list[ir_measures.ScoredDoc] = []
     timings: list[float] = []
     for qid, text in queries.items():
-        request = SearchRequest(q=text, per_page=DEPTH, facets=(), highlight=False)
+        request = SearchRequest(q=text, per_page=DEPTH, facets=(), highlight=False, freshness=freshness)
         t0 = time.perf_counter()
         result = engine.search(request)
         timings.append((time.perf_counter() - t0) * 1000)
@@ -115,8 +118,13 @@ def evaluate_corpus(
     corpus: list[str] | None = None,
     index_dir: str | Path | None = None,
     typo_seed: int | None = None,
+    freshness: bool = True,
+    now: datetime | None = None,
 ) -> Evaluation:
-    """Index `corpus` into a temporary index (or use `index_dir`), then evaluate."""
+    """Index `corpus` into a temporary index (or use `index_dir`), then evaluate.
+
+    `freshness=False` ranks by relevance alone; `now` pins the moment articles' ages are measured from.
+    """
     queries = read_queries(queries_path)
     if typo_seed is not None:
         queries = {qid: add_typos(text, typo_seed) for qid, text in queries.items()}
@@ -126,5 +134,5 @@ def evaluate_corpus(
         store = IndexStore(root)
         if corpus:
             Indexer(store, config, IndexerOptions()).rebuild(corpus)
-        engine = SearchEngine(IndexReader(store, config, interval=3600), config)
-        return evaluate(engine, queries, qrels)
+        engine = SearchEngine(IndexReader(store, config, interval=3600), config, now=now)
+        return evaluate(engine, queries, qrels, freshness)

@@ -54,6 +54,9 @@ class SearchOut(BaseModel):
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
     date_interval: str | None = Field(description="The date histogram's interval (chosen for date_interval=auto).")
+    freshness: bool = Field(
+        description="Freshness ranking ordered the hits ([ranking.freshness] on, sort=relevance, not freshness=off)."
+    )
 
 
 class ArticleOut(BaseModel):

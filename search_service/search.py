@@ -19,6 +19,7 @@ from .cache import LRUCache
 from .config import IndexConfig
 from .document import stored_article
 from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg, top_values
+from .freshness import FreshnessRanker, current_now
 from .query import ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
 from .snippets import Highlighter, build_matcher
@@ -26,8 +27,6 @@ from .snippets import Highlighter, build_matcher
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
 WHOLE_TEXT = 1_000_000
-# Relevance with a recency boost re-ranks this many of the best hits; deeper pages keep BM25 order.
-RECENCY_WINDOW = 200
 DATE_FILTER = "published_at"
 
 
@@ -46,6 +45,9 @@ class SearchRequest:
     prefix: bool = False
     typos: bool = True
     highlight: bool = True
+    freshness: bool = True  # False: pure relevance for this request ([ranking.freshness] left out)
+    # The moment ages are measured from; the engine sets it (in NOW_STEP_S steps) when freshness applies.
+    now: datetime | None = None
 
     @property
     def cache_key(self) -> tuple:
@@ -92,27 +94,6 @@ class Ranked:
     count: int
 
 
-@dataclass(frozen=True)
-class RecencyBoost:
-    """score * (1 + weight * 0.5 ** (age_days / half_life_days)), over the best RECENCY_WINDOW hits."""
-
-    seconds_field: str
-    weight: float
-    half_life_days: float
-
-    def rerank(self, searcher: tantivy.Searcher, query: tantivy.Query, offset: int, limit: int) -> Ranked:
-        result = searcher.search(query, RECENCY_WINDOW, count=True)
-        addresses = [address for _, address in result.hits]
-        published = searcher.fast_field_values(self.seconds_field, addresses) if addresses else []
-        now = time.time()
-        boosted = [
-            (score * (1 + self.weight * 0.5 ** (max(now - (ts or 0), 0) / 86400 / self.half_life_days)), address)
-            for (score, address), ts in zip(result.hits, published, strict=True)
-        ]
-        boosted.sort(key=lambda hit: -hit[0])
-        return Ranked(boosted[offset : offset + limit], result.count)
-
-
 class SearchEngine:
     """Everything a search needs that can be built once: query builder, field lists, caches."""
 
@@ -123,6 +104,7 @@ class SearchEngine:
         max_query_terms: int = 64,
         cache_size: int = 0,
         budget_ms: float = float("inf"),
+        now: datetime | None = None,
     ) -> None:
         self.reader = reader
         self.budget_ms = budget_ms
@@ -145,12 +127,9 @@ class SearchEngine:
             if attribute in by_source
         }
         self.body_analyzer = self.builder.analyzers[config.fields[self.snippet_fields[0]].analyzer]
-        ranking = config.ranking
-        self.recency = (
-            RecencyBoost(config.histogram_field.seconds_field, ranking.recency_weight, ranking.recency_half_life_days)
-            if ranking.recency_weight > 0 and config.histogram_field
-            else None
-        )
+        self.freshness = FreshnessRanker.from_config(config)
+        # A fixed "now" for freshness (replays, evaluations, tests); None: the clock.
+        self.pinned_now = now
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -196,6 +175,7 @@ class SearchEngine:
         """The results of `request`, from the cache while the index has not changed."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
+        request = self._with_now(request)
         key = (self.reader.version, request.cache_key)
         cached = self.cache.get(key)
         if cached is not None:
@@ -236,13 +216,25 @@ class SearchEngine:
             "date_interval": interval,
             "cached": False,
             "degraded": degraded,
+            "freshness": self._fresh(plan, request),
         }
+
+    def _with_now(self, request: SearchRequest) -> SearchRequest:
+        """The request with the `now` its freshness ranking uses: it is part of the cache key."""
+        ranked = request.sort == "relevance" or (request.sort is None and request.q.strip())
+        if self.freshness is None or not request.freshness or request.now is not None or not ranked:
+            return request
+        return dataclasses.replace(request, now=self.pinned_now or current_now())
+
+    def _fresh(self, plan: Plan, request: SearchRequest) -> bool:
+        return plan.sort == "relevance" and self.freshness is not None and request.freshness
 
     def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:
         offset = (request.page - 1) * request.per_page
         query = plan.query()
-        if plan.sort == "relevance" and self.recency is not None and offset < RECENCY_WINDOW:
-            return self.recency.rerank(searcher, query, offset, request.per_page)
+        if self._fresh(plan, request):
+            now = request.now or self.pinned_now or current_now()
+            return Ranked(*self.freshness.page(searcher, query, offset, request.per_page, now))
         if plan.sort == "relevance" or not self.date_field:
             return searcher.search(query, request.per_page, count=True, offset=offset)
         order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc

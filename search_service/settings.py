@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config import DEFAULT_CONFIG_PATH
@@ -38,3 +38,6 @@ class Settings(BaseSettings):
     log_level: str = Field("info")
     max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")
     max_page_depth: int = Field(10_000, ge=1, description="Deepest hit a client may page to.")
+    freshness_now: AwareDatetime | None = Field(
+        None, description="Pin the 'now' of freshness ranking (ISO with offset; replays, tests); unset: the clock."
+    )

@@ -93,7 +93,7 @@ def test_fingerprint_ignores_boosts_and_query_time_settings():
         lambda r: r["fields"]["topics"].update(query_name="t"),
         lambda r: r["fields"]["lang"].update(filter_param="language"),
         lambda r: r["snippets"].update(max_chars=300),
-        lambda r: r["ranking"].update(recency_weight=0.5),
+        lambda r: r["ranking"]["freshness"].update(function="gauss", weight=0.9, window=50),
         lambda r: r["ranking"]["fallback_boosts"].update(title=1.0, body=0.5),
         lambda r: r["limits"].update(max_entities=10),
     ]

@@ -38,7 +38,7 @@ def reference_query(engine: SearchEngine, text: str, boosts: dict[str, float], r
 
 @pytest.mark.parametrize(("q", "matched"), [(SENTENCE, "any"), (SHORT, "all")])
 def test_each_mode_ranks_with_its_own_boosts(engine: SearchEngine, q: str, matched: str) -> None:
-    result = engine.search(SearchRequest(q=q, per_page=10, typos=False, highlight=False))
+    result = engine.search(SearchRequest(q=q, per_page=10, typos=False, highlight=False, freshness=False))
     assert result["matched"] == matched
     config = engine.config
     boosts = config.fallback_search_boosts() if matched == "any" else config.search_boosts()
