@@ -42,16 +42,24 @@ def decay_value(config: FreshnessConfig, age_days: float | None) -> float:
     Unlike Elasticsearch's distance, the age of an article dated in the future counts as 0 (it is
     as fresh as can be), not as a distance that decays.
     """
+    return decay_values(config, [age_days])[0]
+
+
+def decay_values(config: FreshnessConfig, ages_days: list[float | None]) -> list[float]:
+    """decay_value for many ages: the constants are worked out once (a window is hundreds of hits)."""
     if config.function == "none":
-        return 1.0
-    if age_days is None:
-        return 0.0
-    past = max(age_days - config.offset_days, 0.0)
-    if config.function == "gauss":
-        return config.decay ** ((past / config.scale_days) ** 2)
+        return [1.0] * len(ages_days)
+    offset = config.offset_days
+    pasts = [max(age - offset, 0.0) if age is not None else None for age in ages_days]
+    if config.function == "linear":
+        slope = (1.0 - config.decay) / config.scale_days
+        return [max(0.0, 1.0 - slope * past) if past is not None else 0.0 for past in pasts]
+    # decay ** (past / scale) and decay ** ((past / scale) ** 2), as exponentials.
+    rate = math.log(config.decay) / config.scale_days
     if config.function == "exp":
-        return config.decay ** (past / config.scale_days)
-    return max(0.0, 1.0 - (1.0 - config.decay) * past / config.scale_days)
+        return [math.exp(rate * past) if past is not None else 0.0 for past in pasts]
+    rate /= config.scale_days
+    return [math.exp(rate * past * past) if past is not None else 0.0 for past in pasts]
 
 
 def current_now(clock: float | None = None) -> datetime:
@@ -109,11 +117,11 @@ class FreshnessRanker:
         if not hits:
             return []
         published = searcher.fast_field_values(self.seconds_field, [address for _, address in hits])
+        ages = [(now - seconds) / DAY_S if seconds is not None else None for seconds in published]
         weight = self.config.weight
-        out = []
-        for (score, address), seconds in zip(hits, published, strict=True):
-            # All scores 0 (nothing to tell hits apart by relevance): relevance counts as equal.
-            relevance = score / top if top > 0 else 1.0
-            age_days = (now - seconds) / DAY_S if seconds is not None else None
-            out.append(((1 - weight) * relevance + weight * decay_value(self.config, age_days), address))
-        return out
+        # All scores 0 (nothing tells hits apart by relevance): relevance counts as equal, 1 each.
+        per_point, floor = ((1 - weight) / top, 0.0) if top > 0 else (0.0, 1 - weight)
+        return [
+            (floor + per_point * score + weight * fresh, address)
+            for (score, address), fresh in zip(hits, decay_values(self.config, ages), strict=True)
+        ]

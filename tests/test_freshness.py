@@ -236,7 +236,10 @@ def paging_index(tmp_path_factory: pytest.TempPathFactory) -> Any:
         published = NOW - timedelta(hours=(i * 7919) % (24 * 40))
         records.append(article(f"dispatch-{i}", f"Dispatch {i}", " ".join(words), published))
     records += [article(f"other-{i}", f"Other {i}", "cocoa crop", NOW - timedelta(days=i)) for i in range(20)]
-    return build_index(root / "index", [write_jsonl(root / "paging.jsonl", records)])
+    built = build_index(root / "index", [write_jsonl(root / "paging.jsonl", records)])
+    # Two indexing threads write two segments: tie order and offsets are checked across segments.
+    assert built.searcher().num_segments > 1
+    return built
 
 
 def config_with_window(tmp_path: Path, window: int) -> Path:
@@ -295,3 +298,28 @@ def test_a_cached_answer_is_reused_only_for_the_same_now_and_the_same_freshness_
     assert off["freshness"] is False
     # A week on, every article has aged alike, but relevance now outweighs the smaller freshness gaps.
     assert [h["slug"] for h in week_later["hits"]] != [h["slug"] for h in first["hits"]]
+
+
+def test_tantivy_returns_the_hits_after_a_top_k_with_an_offset_in_the_same_order_ties_included(
+    tmp_path: Path,
+) -> None:
+    """What exact paging across the window's end rests on, over several segments and many equal scores."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("body", stored=True)
+    index = tantivy.Index(builder.build(), path=str(tmp_path))
+    writer = index.writer(50_000_000, 1)
+    for segment in range(5):
+        for i in range(120):
+            writer.add_document(tantivy.Document(body="harbour crane" if (segment + i) % 3 else "harbour"))
+        writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    searcher = index.searcher()
+    assert searcher.num_segments > 1
+    query = index.parse_query("harbour crane", ["body"])
+    full = [(a.segment_ord, a.doc) for _, a in searcher.search(query, 1000).hits]
+    assert len(full) == 600
+    for window in (1, 7, 155, 200, 401):
+        assert [(a.segment_ord, a.doc) for _, a in searcher.search(query, window).hits] == full[:window]
+        after = searcher.search(query, 1000, offset=window).hits
+        assert [(a.segment_ord, a.doc) for _, a in after] == full[window:]
