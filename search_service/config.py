@@ -193,7 +193,9 @@ SCHEMA_LAYOUT = 3
 _QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
 
 
-def load_config(path: str | Path | None = None) -> IndexConfig:
+def load_config(path: str | Path | None = None, recorded: bool = False) -> IndexConfig:
+    """The config at `path`. `recorded`: the copy an index generation keeps of the config that built
+    it, read to carry its articles over; see parse_config."""
     path = Path(path) if path else DEFAULT_CONFIG_PATH
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -201,11 +203,17 @@ def load_config(path: str | Path | None = None) -> IndexConfig:
         raise ConfigError(f"cannot read index config {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"index config {path} is not valid TOML: {exc}") from exc
-    return parse_config(raw, str(path))
+    return parse_config(raw, str(path), recorded)
 
 
-def parse_config(raw: dict[str, Any], path: str = "<config>") -> IndexConfig:
+def parse_config(raw: dict[str, Any], path: str = "<config>", recorded: bool = False) -> IndexConfig:
+    """`recorded`: a generation's own copy, used for its fields only: its [ranking] is not read, so a
+    generation built before a ranking key was renamed (recency_weight) can still be migrated."""
     problems: list[str] = []
+    if recorded:
+        raw = {key: value for key, value in raw.items() if key != "ranking"} | {
+            "ranking": {"freshness": {"function": "none"}}
+        }
     analyzers = {name: _analyzer(name, spec, problems) for name, spec in _table(raw, "analyzers", problems).items()}
     fields = {name: _field(name, spec, analyzers, problems) for name, spec in _table(raw, "fields", problems).items()}
     limits = _section(Limits, raw.get("limits", {}), "limits", problems)

@@ -429,7 +429,7 @@ def _carried_config(generation: Generation) -> IndexConfig:
     config_file = generation.path / "index_config.toml"
     if not config_file.is_file():
         raise ConfigError(f"{generation.path} does not record the config that built it: run a full reindex")
-    old_config = load_config(config_file)
+    old_config = load_config(config_file, recorded=True)
     searcher = generation.open(old_config).searcher()
     for _, address in searcher.search(tantivy.Query.all_query(), 1, count=False).hits:
         _stored(old_config, searcher.doc(address))

@@ -21,7 +21,7 @@ from conftest import SHIPPED_CONFIG, api_client, build_index, load_seed, write_j
 from search_service.config import FreshnessConfig, load_config, parse_config
 from search_service.errors import ConfigError
 from search_service.freshness import current_now, decay_value
-from search_service.indexer import IndexerOptions
+from search_service.indexer import Indexer, IndexerOptions
 from search_service.reader import IndexReader
 from search_service.search import SearchEngine, SearchRequest
 
@@ -323,3 +323,26 @@ def test_tantivy_returns_the_hits_after_a_top_k_with_an_offset_in_the_same_order
         assert [(a.segment_ord, a.doc) for _, a in searcher.search(query, window).hits] == full[:window]
         after = searcher.search(query, 1000, offset=window).hits
         assert [(a.segment_ord, a.doc) for _, a in after] == full[window:]
+
+
+def test_a_generation_recorded_with_the_old_recency_keys_still_migrates_to_a_new_config(
+    sample_index: Any, tmp_path: Path, seed_record: dict[str, Any]
+) -> None:
+    """Generations keep the config that built them; one from before [ranking.freshness] has the old
+    keys, which a live config may not have, but its articles must still be carried over."""
+    recorded = sample_index.store.current().path / "index_config.toml"
+    text = recorded.read_text(encoding="utf-8")
+    start, end = text.index("[ranking.freshness]"), text.index("[ranking.fallback_boosts]")
+    old_text = text[:start].replace("[ranking]\n", "[ranking]\nrecency_weight = 0.0\nrecency_half_life_days = 30.0\n")
+    recorded.write_text(old_text + text[end:], encoding="utf-8")
+    with pytest.raises(ConfigError, match="recency_weight and recency_half_life_days are gone"):
+        load_config(recorded)
+    section = '[fields.lang]\nkind = "keyword"\n'
+    changed = tmp_path / "schema.toml"
+    changed.write_text(SHIPPED_CONFIG.read_text(encoding="utf-8").replace(section, section + "facet = true\n"))
+    new_config = load_config(changed)
+    assert new_config.fingerprint != sample_index.config.fingerprint
+    before = sample_index.searcher().num_docs
+    report = Indexer(sample_index.store, new_config).upsert([str(write_jsonl(tmp_path / "new.jsonl", [seed_record]))])
+    assert report.generation != sample_index.report.generation
+    assert report.documents == before + 1
