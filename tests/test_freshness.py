@@ -7,6 +7,7 @@ reordering of BM25's best `window` hits followed by BM25's hits after them, page
 from __future__ import annotations
 
 import copy
+import json
 import math
 import tomllib
 from collections.abc import Callable
@@ -346,3 +347,54 @@ def test_a_generation_recorded_with_the_old_recency_keys_still_migrates_to_a_new
     report = Indexer(sample_index.store, new_config).upsert([str(write_jsonl(tmp_path / "new.jsonl", [seed_record]))])
     assert report.generation != sample_index.report.generation
     assert report.documents == before + 1
+
+
+# -- the evaluator ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dated_collection(tmp_path: Path) -> dict[str, Path]:
+    """Two equal-text articles a week apart, the older imported first and judged relevant."""
+    records = [
+        article("ferry-old", "Ferry timetable", "The ferry timetable changes.", NOW - timedelta(days=7)),
+        article("ferry-new", "Ferry timetable", "The ferry timetable changes.", NOW),
+    ]
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tferry timetable\n")
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("q1\tferry-old\t1\n")
+    corpus = write_jsonl(tmp_path / "articles.jsonl", records)
+    # One indexing thread, one segment: BM25's tie order is the import order, older first.
+    built = build_index(tmp_path / "index", [corpus], options=IndexerOptions(threads=1))
+    return {"index": built.index_dir, "queries": queries, "qrels": qrels}
+
+
+def evaluate_json(collection: dict[str, Path], *options: str) -> Any:
+    from typer.testing import CliRunner
+
+    from search_service.cli import app
+
+    paths = ["--index-dir", str(collection["index"]), "--queries", str(collection["queries"])]
+    result = CliRunner().invoke(app, ["evaluate", *paths, "--qrels", str(collection["qrels"]), "--json", *options])
+    return result
+
+
+def test_evaluate_takes_freshness_off_and_a_pinned_now(dated_collection: dict[str, Path]) -> None:
+    on = evaluate_json(dated_collection, "--now", NOW.isoformat())
+    off = evaluate_json(dated_collection, "--freshness", "off", "--now", NOW.isoformat())
+    assert on.exit_code == off.exit_code == 0, on.output + off.output
+    # Freshness puts the new article first, the relevant old one second: nDCG 1/log2(3).
+    assert json.loads(on.stdout)["ndcg@10"] == pytest.approx(1 / math.log2(3), abs=1e-4)
+    assert json.loads(off.stdout)["ndcg@10"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [(["--freshness", "maybe"], "--freshness must be on or off"), (["--now", "yesterday"], "--now: 'yesterday'")],
+)
+def test_evaluate_rejects_a_bad_freshness_switch_or_now(
+    dated_collection: dict[str, Path], options: list[str], expected: str
+) -> None:
+    result = evaluate_json(dated_collection, *options)
+    assert result.exit_code != 0
+    assert expected in result.output
