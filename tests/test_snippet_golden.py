@@ -17,8 +17,9 @@ in; a multi-word query whose rarest word the first window's fragment lacks still
 body walked. The recording picked the best fragment of the whole body, so 16 of the 1,823 recorded
 hits, all bodies over 2,000 characters, differ in one of two ways: a fragment with more matches
 sat past the first window (e.g. "other" twice near the end of a wire whose lede has it once), or
-the match is late and the fragment chosen around it starts a few words earlier or later. Every other hit, and every title, must be identical; a
-differing long-body snippet must still mark a word whenever the recorded one did.
+the match is late and the fragment chosen around it starts a few words earlier or later. Every
+other hit, and every title, must be identical; a differing long-body snippet must still mark a
+word whenever the recorded one did.
 """
 
 from __future__ import annotations
