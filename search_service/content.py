@@ -30,19 +30,25 @@ def heading_key(text: str) -> str:
 @dataclass(frozen=True)
 class ContentRules:
     sections: frozenset[str] = frozenset()
-    # All paragraph patterns in one, each paragraph searched once. Also run over a whole text with
-    # re.MULTILINE first: ^ and $ of a paragraph are line boundaries there too, so a text without
-    # any hit (nearly every article) is passed through after a single scan.
-    paragraphs: re.Pattern[str] | None = None
-    anywhere: re.Pattern[str] | None = None
+    # A word of each section name that any heading of that name contains (lowercased): a body
+    # without one of them in its HTML has nothing to drop, found by a substring test per word.
+    section_words: tuple[str, ...] = ()
+    # Searched paragraph by paragraph, and only when the literal text a pattern starts with (after
+    # any ^) is in the body at all: a substring test is ten times cheaper than a regex scan, and
+    # nearly every body has none of them. A pattern without such a literal is always searched.
+    paragraphs: tuple[re.Pattern[str], ...] = ()
+    literals: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: ContentConfig) -> ContentRules:
-        patterns = "|".join(f"(?:{p})" for p in config.drop_paragraphs)
+        sections = frozenset(heading_key(s) for s in config.drop_sections)
+        words = tuple(_key_word(name) for name in sections)
+        patterns = config.drop_paragraphs
         return cls(
-            frozenset(heading_key(s) for s in config.drop_sections),
-            re.compile(patterns) if patterns else None,
-            re.compile(patterns, re.MULTILINE) if patterns else None,
+            sections,
+            () if "" in words else words,
+            tuple(re.compile(p) for p in patterns),
+            tuple(leading_literal(p) for p in patterns),
         )
 
     def __bool__(self) -> bool:
@@ -53,6 +59,10 @@ class ContentRules:
         the same or a higher level (h2 ends at the next h1 or h2), or to the end."""
         if not self.sections or "<h" not in rendered:
             return rendered
+        if self.section_words:
+            lowered = rendered.lower()
+            if not any(word in lowered for word in self.section_words):
+                return rendered
         headings = [(m.start(), int(m.group(1)), m.group(2)) for m in _HEADING_RE.finditer(rendered)]
         kept: list[str] = []
         position = 0
@@ -71,7 +81,32 @@ class ContentRules:
 
     def drop_paragraphs(self, text: str) -> str:
         """Plain text without the paragraphs (blocks between blank lines) that a pattern finds."""
-        if self.anywhere is None or self.anywhere.search(text) is None:
+        patterns = [p for p, literal in zip(self.paragraphs, self.literals, strict=True) if literal in text]
+        if not patterns:
             return text
-        search = self.paragraphs.search
-        return "\n\n".join(p for p in text.split("\n\n") if search(p) is None)
+        blocks = text.split("\n\n")
+        kept = [block for block in blocks if not any(pattern.search(block) for pattern in patterns)]
+        return text if len(kept) == len(blocks) else "\n\n".join(kept)
+
+
+_META = set(".^$*+?{}[]\\|()")
+
+
+def leading_literal(pattern: str) -> str:
+    """The text every match of `pattern` starts with, as written ("" when unsure: flags, groups, |)."""
+    if "|" in pattern:
+        return ""
+    literal: list[str] = []
+    for char in pattern[1:] if pattern.startswith("^") else pattern:
+        if char in _META:
+            if char in "*?{" and literal:  # the last character was optional
+                literal.pop()
+            break
+        literal.append(char)
+    return "".join(literal)
+
+
+def _key_word(name: str) -> str:
+    """The longest ASCII word of a section name, lowercased; "" when it has none to test for."""
+    words = [w for w in re.findall(r"[a-z0-9]+", name) if w.isascii()]
+    return max(words, key=len) if words else ""
