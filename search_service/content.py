@@ -30,25 +30,19 @@ def heading_key(text: str) -> str:
 @dataclass(frozen=True)
 class ContentRules:
     sections: frozenset[str] = frozenset()
-    # A word of each section name that any heading of that name contains (lowercased): a body
-    # without one of them in its HTML has nothing to drop, found by a substring test per word.
-    section_words: tuple[str, ...] = ()
-    # Searched paragraph by paragraph, and only when the literal text a pattern starts with (after
-    # any ^) is in the body at all: a substring test is ten times cheaper than a regex scan, and
+    # Searched paragraph by paragraph, and only when the literal text every match of a pattern
+    # contains is in the body at all: a substring test is ten times cheaper than a regex scan, and
     # nearly every body has none of them. A pattern without such a literal is always searched.
     paragraphs: tuple[re.Pattern[str], ...] = ()
     literals: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: ContentConfig) -> ContentRules:
-        sections = frozenset(heading_key(s) for s in config.drop_sections)
-        words = tuple(_key_word(name) for name in sections)
         patterns = config.drop_paragraphs
         return cls(
-            sections,
-            () if "" in words else words,
+            frozenset(heading_key(s) for s in config.drop_sections),
             tuple(re.compile(p) for p in patterns),
-            tuple(leading_literal(p) for p in patterns),
+            tuple(required_literal(p) for p in patterns),
         )
 
     def __bool__(self) -> bool:
@@ -59,10 +53,6 @@ class ContentRules:
         the same or a higher level (h2 ends at the next h1 or h2), or to the end."""
         if not self.sections or "<h" not in rendered:
             return rendered
-        if self.section_words:
-            lowered = rendered.lower()
-            if not any(word in lowered for word in self.section_words):
-                return rendered
         headings = [(m.start(), int(m.group(1)), m.group(2)) for m in _HEADING_RE.finditer(rendered)]
         kept: list[str] = []
         position = 0
@@ -92,21 +82,34 @@ class ContentRules:
 _META = set(".^$*+?{}[]\\|()")
 
 
-def leading_literal(pattern: str) -> str:
-    """The text every match of `pattern` starts with, as written ("" when unsure: flags, groups, |)."""
-    if "|" in pattern:
+def required_literal(pattern: str) -> str:
+    """The longest text every match of `pattern` contains, as written outside groups and classes
+    ("" when unsure: any |, inline flags). Long and rare beats a short, common start like "Try "."""
+    if "|" in pattern or pattern.replace("(?:", "").count("(?"):
         return ""
-    literal: list[str] = []
-    for char in pattern[1:] if pattern.startswith("^") else pattern:
-        if char in _META:
-            if char in "*?{" and literal:  # the last character was optional
-                literal.pop()
-            break
-        literal.append(char)
-    return "".join(literal)
-
-
-def _key_word(name: str) -> str:
-    """The longest ASCII word of a section name, lowercased; "" when it has none to test for."""
-    words = [w for w in re.findall(r"[a-z0-9]+", name) if w.isascii()]
-    return max(words, key=len) if words else ""
+    runs: list[str] = []
+    run: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char not in _META and not depth:
+            run.append(char)
+            i += 1
+            continue
+        if char in "*?{" and run and not depth:  # the last character was optional
+            run.pop()
+        runs.append("".join(run))
+        run = []
+        if char == "\\":  # \d, \+, ...: ends the run (an escaped literal is not worth the parsing)
+            i += 2
+        elif char == "[":  # a class: skip to its end, where ] first or escaped does not count
+            i += 2 if pattern[i + 1 : i + 2] == "]" else 1
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+        else:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            i += 1
+    runs.append("".join(run))
+    return max(runs, key=len) if depth == 0 else ""

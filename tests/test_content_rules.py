@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLE, SHIPPED_CONFIG, api_client, build_index, load_seed, write_jsonl
 
 from search_service.config import ContentConfig, parse_config
-from search_service.content import ContentRules
+from search_service.content import ContentRules, required_literal
 from search_service.errors import ConfigError
 from search_service.render import markdown_to_text
 
@@ -209,3 +209,39 @@ def test_the_stored_article_is_returned_exactly_as_imported(seed_client: Any):
     assert "Practice interview problems based on real data" in article["body_md"]
     for key in ("slug", "title", "summary", "url", "canonical_source", "lang", "topics", "entities", "alternates"):
         assert article[key] == seed[key], key
+
+
+def test_a_pattern_without_a_leading_literal_is_still_searched():
+    markdown = "Keep.\n\n250 free problems\n\nKeep too."
+    assert text(markdown, paragraphs=(r"^\d+ free problems$",)) == "Keep.\n\nKeep too."
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        ("^Practice interview$", "Practice interview"),
+        (r"SQL & Python problems across \d+", "SQL & Python problems across "),
+        (r"^Try \d+ free problems$", " free problems"),
+        ("colou?r", "colo"),
+        ("(?i)sponsored", ""),
+        ("sponsored|advert", ""),
+        ("^(?:Sponsored|Ad): buy", ""),
+        (r"^[)a-z]+ now", " now"),
+        ("^(?:Sponsored): buy", ": buy"),
+        (r"^[a-z]+ now", " now"),
+        (r"^\d+", ""),
+    ],
+)
+def test_the_literal_a_pattern_is_tested_for_is_one_every_match_contains(pattern: str, literal: str):
+    assert required_literal(pattern) == literal
+
+
+def test_the_promo_patterns_alone_drop_the_seed_promo_and_keep_its_rationale():
+    seed = load_seed()
+    patterns = parse_config(shipped_raw()).content.drop_paragraphs
+    kept = text(seed["body_md"], paragraphs=patterns)
+    assert "Scoring Rationale\n\nThe story documents material commercial adoption" in kept
+    for promo in ("Practice interview problems", "SQL & Python problems", "Try 250 free problems"):
+        assert promo in markdown_to_text(seed["body_md"]) and promo not in kept
+    # Exactly the three promo paragraphs went.
+    assert len(markdown_to_text(seed["body_md"]).split("\n\n")) - len(kept.split("\n\n")) == 3
