@@ -257,6 +257,7 @@ class Snippets:
     body_generator: tantivy.SnippetGenerator | None = None
     # The tokens of the query's rarest word: what a snippet of a multi-word query should show.
     key: set[str] | None = None
+    _key: Locator | None = field(default=None, init=False, repr=False)
 
     def weigh(self, searcher: tantivy.Searcher) -> None:
         """Find the query's rarest word (fewest articles with it in the body), as tantivy weighs fragments."""
@@ -277,11 +278,32 @@ class Snippets:
         window = _window_end(body, FIRST_WINDOW)
         fragment = self._fragment(window)
         if fragment is not None and not self._shows_key(window, fragment):
-            # The window shows common words of the query but not its rarest: the best fragment
-            # (tantivy weighs rare words most) may be further in. Walk the whole body, as for a short one.
-            fragment = self._fragment(body)
-            window = body
+            # The window shows common words of the query but not its rarest, which tantivy weighs
+            # most: take the fragment around the rarest word's first place further in, if it has one.
+            position = self._key_locator().first(body)
+            near = self._near(body, position) if position is not None else None
+            if near is not None:
+                return near
+            # Not found by the scan (not in the body, or folded: Zürich for zurich): walk it all.
+            fragment, window = self._fragment(body), body
         return self.highlighter.snippet(body, summary, fragment, window)
+
+    def _key_locator(self) -> Locator:
+        if self._key is None:
+            self._key = Locator(self.highlighter.analyzer, Matcher(exact=set(self.key or ())))
+        return self._key
+
+    def _near(self, body: str, position: int) -> str | None:
+        """The best fragment of the text around `position`; None when the generator marks nothing there."""
+        start = _window_start(body, position - NEAR_CHARS)
+        near = _window_end(body, position + NEAR_CHARS, start)
+        fragment = self._fragment(near)
+        if fragment is None or not fragment.highlighted():
+            return None
+        begin, end = _char_range(near, fragment.fragment_range())
+        spans = tantivy_spans(near, fragment) if self.highlighter.tantivy_can_mark else None
+        spans = [(a + start, b + start) for a, b in spans] if spans is not None else None
+        return self.highlighter._cut(body, begin + start, end + start, spans)
 
     def _shows_key(self, window: str, fragment: tantivy.Snippet) -> bool:
         if self.key is None or not fragment.highlighted() or not self.highlighter.tantivy_can_mark:
@@ -296,14 +318,9 @@ class Snippets:
             return highlighter.fallback(body, summary)
         position = highlighter.locate(body)
         if position is not None:
-            start = _window_start(body, position - NEAR_CHARS)
-            near = _window_end(body, position + NEAR_CHARS, start)
-            fragment = self._fragment(near)
-            if fragment is not None and fragment.highlighted():
-                begin, end = _char_range(near, fragment.fragment_range())
-                spans = tantivy_spans(near, fragment) if highlighter.tantivy_can_mark else None
-                spans = [(a + start, b + start) for a, b in spans] if spans is not None else None
-                return highlighter._cut(body, begin + start, end + start, spans)
+            near = self._near(body, position)
+            if near is not None:
+                return near
             if not highlighter.tantivy_can_mark:  # a prefix or CJK match, which only we can mark
                 return highlighter._cut(body, *highlighter._around(position))
         # The index knows a match the scan cannot see: let the generator walk the whole body.
