@@ -10,8 +10,10 @@ hit. So it is handed small documents holding only the text it needs: the title, 
 FIRST_WINDOW characters of the body, where the match of a ranked hit usually is. When that window
 has none, the search asks the index which of those hits have a match in the body at all (one small
 query for all of them), and for those a regex scan (C speed, no tokenizing) finds the first word
-that can match; the generator then picks the best fragment near it. Only when the scan finds
-nothing the index knows of (a folded accent, an irregular stem) does the generator see the whole body.
+that can match; the generator then picks the best fragment near it. A multi-word query whose rarest
+word (tantivy weighs fragments by rarity) the first window's fragment lacks gets the fragment near
+that word's first place, found the same way. Only when the scan finds nothing the index knows of (a
+folded accent, an irregular stem) does the generator see the whole body.
 """
 
 from __future__ import annotations
