@@ -133,13 +133,27 @@ def delete(
 
 
 @app.command()
-def stats(index_dir: IndexDir = None, config: ConfigPath = None, as_json: AsJson = False) -> None:
-    """Document count, segments, size on disk, config version and last commit of the live index."""
+def stats(
+    index_dir: IndexDir = None,
+    config: ConfigPath = None,
+    as_json: AsJson = False,
+    boilerplate: Annotated[
+        bool, typer.Option("--boilerplate", help="List paragraphs repeated across many live articles.")
+    ] = False,
+    min_share: Annotated[
+        float, typer.Option("--min-share", help="With --boilerplate: in at least this share of the articles.")
+    ] = 0.05,
+) -> None:
+    """Document count, segments, size on disk, config version and last commit of the live index;
+    with --boilerplate, the paragraphs repeated across at least --min-share of its articles."""
 
     def action() -> int:
         from .reader import index_stats
 
         settings = _settings(index_dir, config)
+        if boilerplate:
+            _print_boilerplate(IndexStore(settings.index_dir), load_config(settings.config_path), min_share, as_json)
+            return 0
         info = index_stats(IndexStore(settings.index_dir), load_config(settings.config_path))
         if as_json:
             typer.echo(json.dumps(info))
@@ -232,6 +246,27 @@ def serve(
         log_level="warning",
         access_log=False,  # the app writes its own JSON access log with request ids
     )
+
+
+def _print_boilerplate(store: IndexStore, index_config: Any, min_share: float, as_json: bool) -> None:
+    from .boilerplate import repeated_paragraphs
+    from .reader import IndexReader
+
+    opened = IndexReader(store, index_config).current()
+    body = index_config.snippets.fields[0]
+    report = repeated_paragraphs(
+        opened.index.searcher(), opened.index.schema, index_config.key_field.name, body, min_share
+    )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    typer.echo(
+        f"{len(report.paragraphs)} paragraphs in at least {min_share:.1%} of {report.articles:,} live articles "
+        f"(the {body} text as indexed, after the content rules):"
+    )
+    for p in report.paragraphs:
+        text = p.text if len(p.text) <= 100 else p.text[:99] + "…"
+        typer.echo(f"{p.count:>9,}  {p.share:>6.1%}  {text}")
 
 
 def _open_for_writing(path: Path) -> TextIO:

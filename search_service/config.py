@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
@@ -123,6 +124,17 @@ class RankingConfig:
 
 
 @dataclass(frozen=True)
+class ContentConfig:
+    """What of a body is not the article: dropped before indexing and snippets (see content.py)."""
+
+    drop_sections: tuple[str, ...] = ()  # heading texts; case and spacing ignored
+    drop_paragraphs: tuple[str, ...] = ()  # regular expressions searched in each paragraph
+
+    def __bool__(self) -> bool:
+        return bool(self.drop_sections or self.drop_paragraphs)
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     analyzers: dict[str, AnalyzerConfig]
     fields: dict[str, FieldConfig]
@@ -130,6 +142,7 @@ class IndexConfig:
     snippets: SnippetConfig = field(default_factory=SnippetConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     path: str = ""
+    content: ContentConfig = field(default_factory=ContentConfig)
 
     @property
     def key_field(self) -> FieldConfig:
@@ -173,7 +186,7 @@ class IndexConfig:
         """Hash of everything that decides what is written into the index.
 
         Boosts, snippets, ranking and limits are query- or import-time settings: changing them
-        must not force a rebuild, so they are left out.
+        must not force a rebuild, so they are left out. Content rules change the indexed text: in.
         """
         indexed = {
             "layout": SCHEMA_LAYOUT,
@@ -184,6 +197,8 @@ class IndexConfig:
                 for n, f in sorted(self.fields.items())
             },
         }
+        if self.content:  # rules decide the indexed text; without any, fingerprints stay as they were
+            indexed["content"] = asdict(self.content)
         blob = json.dumps(indexed, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -219,13 +234,14 @@ def parse_config(raw: dict[str, Any], path: str = "<config>", recorded: bool = F
     limits = _section(Limits, raw.get("limits", {}), "limits", problems)
     snippets = _section(SnippetConfig, raw.get("snippets", {}), "snippets", problems)
     ranking = _ranking(raw.get("ranking", {}), problems)
-    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking"}
+    content = _content(raw.get("content", {}), problems)
+    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking", "content"}
     if unknown:
         problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
     _check_whole(fields, snippets, ranking, problems)
     if problems:
         raise ConfigError(f"invalid index config {path}:\n  - " + "\n  - ".join(problems))
-    return IndexConfig(analyzers, fields, limits, snippets, ranking, path)
+    return IndexConfig(analyzers, fields, limits, snippets, ranking, path, content)
 
 
 def _table(raw: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
@@ -427,6 +443,29 @@ def _freshness(raw: Any, problems: list[str]) -> FreshnessConfig:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _content(raw: Any, problems: list[str]) -> ContentConfig:
+    if isinstance(raw, dict):
+        for key in ("drop_sections", "drop_paragraphs"):
+            if key in raw and not isinstance(raw[key], list):
+                problems.append(f"[content].{key} must be a list of strings (got {raw[key]!r})")
+                raw = {k: v for k, v in raw.items() if k != key}
+    content = _section(ContentConfig, raw, "content", problems)
+    for key in ("drop_sections", "drop_paragraphs"):
+        for i, value in enumerate(getattr(content, key)):
+            where = f"[content].{key}[{i}]"
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{where} must be a non-empty string (got {value!r})")
+            elif key == "drop_paragraphs":
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    problems.append(f"{where}: {value!r} is not a regular expression: {exc}")
+                else:
+                    if re.search(value, ""):
+                        problems.append(f"{where}: {value!r} matches an empty paragraph, so it would drop every one")
+    return content
 
 
 def _check_weights(value: Any, where: str, problems: list[str]) -> None:

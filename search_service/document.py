@@ -11,13 +11,15 @@ import tantivy
 
 from .article import Article
 from .config import IndexConfig
+from .content import ContentRules
 from .render import cjk_text, markdown_to_text
 
 
-def article_values(article: Article) -> dict[str, Any]:
-    """The article's attributes by the names index_config's `source` keys use."""
+def article_values(article: Article, rules: ContentRules | None = None) -> dict[str, Any]:
+    """The article's attributes by the names index_config's `source` keys use; `body_text` is the
+    body as plain text, after the content rules."""
     values = dict(article.__dict__)
-    values["body_text"] = body = markdown_to_text(article.body_md, article.title)
+    values["body_text"] = body = markdown_to_text(article.body_md, article.title, rules)
     values["cjk_text"] = cjk_text(article.title, article.summary, body)
     return values
 
@@ -33,9 +35,10 @@ def document_builder(config: IndexConfig) -> Callable[[Article], tantivy.Documen
     keywords = [(f.name, f.source, f.multi, f.search_field) for f in fields if f.kind == "keyword"]
     dates = [(f.name, f.source, f.seconds_field) for f in fields if f.kind == "date"]
     stored = [(f.name, f.source) for f in fields if f.kind == "stored"]
+    rules = ContentRules.from_config(config.content)
 
     def build(article: Article) -> tantivy.Document:
-        values = article_values(article)
+        values = article_values(article, rules)
         doc = tantivy.Document()
         add_text = doc.add_text
         for name, source in texts:

@@ -12,6 +12,8 @@ import re
 
 import pyromark
 
+from .content import ContentRules
+
 _HTML_ELEMENTS = (
     "a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite code col "
     "colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 "
@@ -54,13 +56,17 @@ def strip_tags(html_text: str) -> str:
     return _TAG_RE.sub("", html_text) if "<" in html_text else html_text
 
 
-def markdown_to_text(markdown: str, title: str = "") -> str:
-    """Plain text of `markdown`, without a leading `# heading` that only repeats `title`.
+def markdown_to_text(markdown: str, title: str = "", rules: ContentRules | None = None) -> str:
+    """Plain text of `markdown`, without a leading `# heading` that only repeats `title`, nor what
+    the content rules drop (sections by heading, paragraphs by pattern).
 
     pulldown-cmark (via pyromark) renders the HTML; the tags of real HTML elements are then
-    removed, which is several times faster than walking its event stream in Python.
+    removed, which is several times faster than walking its event stream in Python. Sections are
+    cut from the HTML, where headings and their levels are plain to see.
     """
     rendered = pyromark.html(markdown, options=_OPTIONS)
+    if rules:
+        rendered = rules.drop_sections(rendered)
     if rendered.startswith("<h1>"):
         end = rendered.find("</h1>")
         if end != -1 and _is_title(html.unescape(strip_tags(rendered[4:end])), title):
@@ -72,7 +78,8 @@ def markdown_to_text(markdown: str, title: str = "") -> str:
     text = strip_tags(rendered)
     if "&" in text:
         text = html.unescape(text)
-    return _BLANK_RUNS.sub("\n\n", text).strip()
+    text = _BLANK_RUNS.sub("\n\n", text).strip()
+    return rules.drop_paragraphs(text) if rules else text
 
 
 # Han, Hiragana, Katakana and Hangul: scripts written without spaces between words.

@@ -22,7 +22,7 @@ from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg,
 from .freshness import FreshnessRanker, current_now
 from .query import ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
-from .snippets import Highlighter, build_matcher
+from .snippets import Highlighter, Snippets, build_matcher
 
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
@@ -247,35 +247,50 @@ class SearchEngine:
     ) -> list[dict[str, Any]]:
         if not result.hits:
             return []
-        highlighter = self._highlighter(plan, request)
-        body_field, summary_field = self.snippet_fields[0], self.snippet_fields[-1]
-        body_snippets = title_snippets = None
-        if highlighter is not None and (highlighter.matcher.exact or highlighter.matcher.phrases):
-            # Tantivy places the snippet window and, for exact words, marks them itself (fast);
-            # prefix and CJK matches are found by the highlighter's own scan.
-            body_snippets = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
-            body_snippets.set_max_num_chars(highlighter.max_chars)
-            if highlighter.tantivy_can_mark:
-                title_field = self._hit_plan["title"][0]
-                title_snippets = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, title_field)
-                title_snippets.set_max_num_chars(WHOLE_TEXT)
+        snippets = self._snippets(searcher, plan, request)
+        summary_field = self.snippet_fields[-1]
         hits = []
+        further = []  # long bodies without a match in their first window
         relevance = plan.sort == "relevance"
         for score, address in result.hits:
             doc = searcher.doc(address)
             hit = self._hit_fields(doc)
             hit["score"] = round(score, 4) if relevance else None
-            if highlighter is not None:
-                title = title_snippets.snippet_from_doc(doc) if title_snippets is not None else None
-                body = doc.get_first(body_field) or ""
-                summary = hit["summary"] if summary_field != body_field else ""
-                fragment = body_snippets.snippet_from_doc(doc) if body_snippets is not None else None
-                hit["highlights"] = {
-                    "title": highlighter.mark(hit["title"], title),
-                    "snippet": highlighter.snippet(body, summary, fragment),
-                }
+            if snippets is not None:
+                body = doc.get_first(snippets.body_field) or ""
+                summary = hit["summary"] if summary_field != snippets.body_field else ""
+                snippet = snippets.first(body, summary)
+                hit["highlights"] = {"title": snippets.title(hit["title"]), "snippet": snippet}
+                if snippet is None:
+                    further.append((hit, address, body, summary))
             hits.append(hit)
+        if further:
+            keys = [hit["slug"] for hit, *_ in further]
+            matching = snippets.body_matches(searcher, self.config.key_field.name, keys)
+            for hit, address, body, summary in further:
+                has_match = (address.segment_ord, address.doc) in matching
+                hit["highlights"]["snippet"] = snippets.further(body, summary, has_match)
         return hits
+
+    def _snippets(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> Snippets | None:
+        highlighter = self._highlighter(plan, request)
+        if highlighter is None:
+            return None
+        body_field, title_field = self.snippet_fields[0], self._hit_plan["title"][0]
+        snippets = Snippets(highlighter, self.schema, title_field, body_field)
+        if highlighter.matcher.exact or highlighter.matcher.phrases:
+            # Tantivy places the snippet window and, for exact words, marks them itself (fast);
+            # prefix and CJK matches are found by the highlighter's own scan.
+            body = tantivy.SnippetGenerator.create(searcher, plan.text_query, self.schema, body_field)
+            body.set_max_num_chars(highlighter.max_chars)
+            snippets.body_generator = body
+            snippets.weigh(searcher)
+            if highlighter.tantivy_can_mark:
+                snippets.title_generator = tantivy.SnippetGenerator.create(
+                    searcher, plan.text_query, self.schema, title_field
+                )
+                snippets.title_generator.set_max_num_chars(WHOLE_TEXT)
+        return snippets
 
     def _hit_fields(self, doc: tantivy.Document) -> dict[str, Any]:
         """The fields a hit shows, read one by one: never the (possibly large) stored markdown."""
