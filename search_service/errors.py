@@ -70,3 +70,10 @@ class NotFoundError(ServiceError):
 class UnauthorizedError(ServiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class EditConflictError(ServiceError):
+    """An editorial set was changed by someone else since the edit was based on it."""
+
+    status_code = 409
+    code = "edit_conflict"

@@ -38,3 +38,7 @@ class Settings(BaseSettings):
     log_level: str = Field("info")
     max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")
     max_page_depth: int = Field(10_000, ge=1, description="Deepest hit a client may page to.")
+    max_synonym_groups: int = Field(1000, ge=0, description="Most groups in the synonym set.")
+    max_synonym_words: int = Field(20, ge=1, description="Most words (or phrases) in one synonym group.")
+    max_rules: int = Field(1000, ge=0, description="Most curation rules in the rule set.")
+    max_rule_slugs: int = Field(50, ge=1, description="Most pins and hides in one curation rule.")

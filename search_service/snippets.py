@@ -14,7 +14,7 @@ from typing import Any
 
 import tantivy
 
-from .query import ParsedQuery, QueryBuilder
+from .query import ParsedQuery, QueryBuilder, Term
 from .render import CJK_RUN
 
 ELLIPSIS = "…"
@@ -54,10 +54,15 @@ class Matcher:
 
 
 def build_matcher(
-    parsed: ParsedQuery, builder: QueryBuilder, field_name: str, corrections: dict[str, tuple[str, ...]]
+    parsed: ParsedQuery,
+    builder: QueryBuilder,
+    field_name: str,
+    corrections: dict[str, tuple[str, ...]],
+    synonyms: tuple[Term, ...] = (),
 ) -> Matcher:
+    """`synonyms`: words and phrases searched for the query's words, highlighted like them."""
     matcher = Matcher()
-    for term in parsed.positive_terms():
+    for term in (*parsed.positive_terms(), *synonyms):
         target = builder.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind != "text":
             continue
