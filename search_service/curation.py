@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .cache import LRUCache
 from .config import FieldConfig
 from .errors import InvalidParameterError
 from .normalize import normalize_query
 
 MAX_PIN_POSITION = 1000
+MATCHING_CACHE_SIZE = 4096
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -195,6 +197,8 @@ class Rules:
 
     exact: dict[str, tuple[Rule, ...]]
     contains: dict[str, tuple[Rule, ...]]
+    # Search-box text -> the rules whose query matches it (windows and filters are checked per request).
+    _matching: LRUCache = field(default_factory=lambda: LRUCache(MATCHING_CACHE_SIZE), compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.contains)
@@ -202,17 +206,21 @@ class Rules:
     def curation(self, q: str, filters: dict[str, tuple[str, ...]], now: datetime | None = None) -> Curation:
         if not self:
             return NO_CURATION
+        candidates = self._matching.get_or_compute(q, lambda: self._matching_rules(q))
+        if not candidates:
+            return NO_CURATION
+        now = now or datetime.now(UTC)
+        applying = sorted((r for r in candidates if r.applies(filters, now)), key=lambda r: r.order)
+        return combine(applying)
+
+    def _matching_rules(self, q: str) -> tuple[Rule, ...]:
         query = normalize_query(q)
         candidates = list(self.exact.get(query, ()))
         if self.contains:
             words = set(_WORD_RE.findall(query))
             for word in words:
                 candidates.extend(r for r in self.contains.get(word, ()) if r.words <= words)
-        if not candidates:
-            return NO_CURATION
-        now = now or datetime.now(UTC)
-        applying = sorted((r for r in candidates if r.applies(filters, now)), key=lambda r: r.order)
-        return combine(applying)
+        return tuple(candidates)
 
 
 def combine(rules: list[Rule]) -> Curation:

@@ -33,7 +33,7 @@ import tantivy
 
 from .cache import LRUCache
 from .config import IndexConfig
-from .curation import Curation, RuleLimits, RuleSetIn, compile_rules, unknown_slugs, validate_rules
+from .curation import NO_CURATION, Curation, RuleLimits, RuleSetIn, compile_rules, unknown_slugs, validate_rules
 from .errors import EditConflictError, InputError, NotFoundError
 from .query import Expansion, ParsedQuery, QueryBuilder
 from .synonyms import SynonymLimits, SynonymSetIn, compile_synonyms, expand, validate_synonyms
@@ -208,9 +208,19 @@ class EditorialControls:
         self.rules = Followed(self.store, "rules", lambda s: compile_rules(s.items, config.filters), interval)
         # A query's expansions depend only on its parsed form and the synonym set: head queries repeat.
         self._expansions = LRUCache(EXPANSION_CACHE_SIZE)
+        self._memo: tuple[Any, int, Curation] | None = None
 
     def curation(self, request: Any) -> Curation:
-        return self.rules.current().curation(request.q, request.filters)
+        rules = self.rules.current()
+        if not rules:
+            return NO_CURATION
+        # One search asks several times (cache keys, plan): work it out once per request.
+        memo = self._memo
+        if memo is not None and memo[0] is request and memo[1] == self.rules.last_version:
+            return memo[2]
+        curation = rules.curation(request.q, request.filters)
+        self._memo = (request, self.rules.last_version, curation)
+        return curation
 
     def key(self, request: Any) -> tuple:
         """What of the editorial state a request's results depend on: a part of every cache key."""
