@@ -427,3 +427,20 @@ def test_cached_responses_follow_editorial_changes(client: Any, records: list[di
     topics = client.get("/facets/topics", params={"q": "coffee", "size": 100}).json()["values"]
     reachable = [r for r in records if r["slug"] in (coffee | cocoa) - {hidden}]
     assert {v["value"]: v["count"] for v in topics}["coffee"] == sum("coffee" in r["topics"] for r in reachable)
+
+
+@pytest.mark.parametrize(
+    "q", ["coffee", "cocoa brazil -sugar", '"crude oil" OR petroleum', "title:grain wheat", "cofee"]
+)
+def test_without_synonyms_or_rules_the_query_is_the_one_built_before(client: Any, q: str) -> None:
+    """Nothing configured: the plan adds nothing to the query builder's own (no synonyms, no exclusions)."""
+    from search_service.query import parse
+    from search_service.search import SearchRequest
+
+    engine = client.app.state.engine
+    searcher = engine.reader.searcher()
+    parsed = parse(q, engine.builder.known_fields)
+    corrections = engine.builder.corrections(parsed, searcher, engine.reader.version)
+    plan = engine.plan(SearchRequest(q=q), searcher)
+    assert plan.expansions == () and not plan.curation
+    assert repr(plan.text_query) == repr(engine.builder.build(parsed, corrections=corrections))
