@@ -241,10 +241,9 @@ def compile_rules(rules: list[dict[str, Any]], filter_fields: dict[str, FieldCon
     exact: dict[str, list[Rule]] = {}
     contains: dict[str, list[Rule]] = {}
     for order, data in enumerate(rules):
-        try:
-            filters = tuple((filter_fields[name].name, frozenset(values)) for name, values in data["filters"].items())
-        except KeyError:
+        if any(name not in filter_fields for name in data["filters"]):
             continue
+        filters = tuple((filter_fields[name].name, frozenset(values)) for name, values in data["filters"].items())
         query = normalize_query(data.get("query", ""))
         rule = Rule(
             id=data["id"],

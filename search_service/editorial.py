@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 import time
@@ -34,10 +35,11 @@ import tantivy
 from .cache import LRUCache
 from .config import IndexConfig
 from .curation import NO_CURATION, Curation, RuleLimits, RuleSetIn, compile_rules, unknown_slugs, validate_rules
-from .errors import EditConflictError, InputError, NotFoundError
+from .errors import EditConflictError, EditorialStateError, NotFoundError
 from .query import Expansion, ParsedQuery, QueryBuilder
 from .synonyms import SynonymLimits, SynonymSetIn, compile_synonyms, expand, validate_synonyms
 
+log = logging.getLogger("search_service.editorial")
 KINDS = ("synonyms", "rules")
 DIRECTORY = "editorial"
 EXPANSION_CACHE_SIZE = 4096
@@ -75,7 +77,7 @@ class EditorialStore:
             return EditorialSet(kind, 0, None, [])
         except (OSError, ValueError) as exc:
             # Files are only ever renamed into place whole, so this is damage from outside.
-            raise InputError(f"cannot read {self.path(kind, previous)}: {exc}") from exc
+            raise EditorialStateError(f"cannot read {self.path(kind, previous)}: {exc}") from exc
         return EditorialSet(kind, int(data.get("version", 0)), data.get("updated_at"), list(data.get(kind, [])))
 
     def stamp(self, kind: str) -> tuple[int, int]:
@@ -121,7 +123,7 @@ class EditorialStore:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the whole block below
         except OSError as exc:
-            raise InputError(f"cannot write editorial state in {self.root}: {exc.strerror}") from exc
+            raise EditorialStateError(f"cannot write editorial state in {self.root}: {exc.strerror}") from exc
         with handle:
             # Writes take milliseconds: wait for another writer instead of failing.
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -142,7 +144,7 @@ class EditorialStore:
                 os.close(fd)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise InputError(f"cannot write {path}: {exc.strerror}") from exc
+            raise EditorialStateError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 class Followed(Generic[T]):
@@ -183,11 +185,17 @@ class Followed(Generic[T]):
                 return
             try:
                 loaded = self.store.read(self.kind)
-            except InputError:
+            except EditorialStateError:
                 if self._value is not None:
                     return  # keep serving the last good set
                 loaded = EditorialSet(self.kind, 0, None, [])
-            self._value = self.compile(loaded)
+            try:
+                value = self.compile(loaded)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # Only a hand-edited file gets here (writes are validated): keep serving the last good set.
+                log.error("cannot use %s version %s: %r", self.store.path(self.kind), loaded.version, exc)
+                value = self._value if self._value is not None else self.compile(EditorialSet(self.kind, 0, None, []))
+            self._value = value
             self._version = loaded.version
             self._stamp = stamp
 

@@ -77,3 +77,11 @@ class EditConflictError(ServiceError):
 
     status_code = 409
     code = "edit_conflict"
+
+
+class EditorialStateError(ServiceError):
+    """The editorial sets in the index directory cannot be read or written (damage, disk full)."""
+
+    status_code = 503
+    code = "editorial_state_unavailable"
+    exit_code = 2

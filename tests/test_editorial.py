@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -444,3 +445,23 @@ def test_without_synonyms_or_rules_the_query_is_the_one_built_before(client: Any
     plan = engine.plan(SearchRequest(q=q), searcher)
     assert plan.expansions == () and not plan.curation
     assert repr(plan.text_query) == repr(engine.builder.build(parsed, corrections=corrections))
+
+
+def test_a_damaged_state_file_never_breaks_searches(
+    client: Any, index: BuiltIndex, records: list[dict[str, Any]]
+) -> None:
+    coffee = having(records, word("coffee"))
+    hidden = all_slugs(client, "coffee")[0]
+    put_ok(client, "rules", {"rules": [{"id": "h", "query": "coffee", "hide": [hidden]}]})
+    assert total(client, "coffee") == len(coffee) - 1
+    path = index.index_dir / "editorial" / "rules.json"
+    # Valid JSON of the wrong shape (a hand edit): the last good set keeps being served.
+    path.write_text('{"version": 9, "rules": [{"id": "broken"}]}')
+    time.sleep(0.1)
+    assert total(client, "coffee") == len(coffee) - 1
+    # Not JSON at all: searches still answer; the admin API says what is wrong.
+    path.write_text("{not json")
+    time.sleep(0.1)
+    assert total(client, "coffee") == len(coffee) - 1
+    response = client.get("/admin/rules", headers=ADMIN)
+    assert response.status_code == 503 and "rules.json" in response.json()["error"]["message"]
