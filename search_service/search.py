@@ -63,6 +63,7 @@ _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "f
 _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
+PIN_ADDRESS_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class SearchEngine:
         self.builder = QueryBuilder(config, self.schema)
         # Synonyms and curation rules, kept beside the index's generations and followed like commits.
         self.editorial = EditorialControls(reader.store.root, self.builder, config, reader.interval)
+        self._pin_addresses = LRUCache(PIN_ADDRESS_CACHE_SIZE)
         self.date_field = config.histogram_field.name if config.histogram_field else None
         self.snippet_fields = config.snippets.fields
         by_source = {f.source: f for f in config.fields.values()}
@@ -275,7 +277,7 @@ class SearchEngine:
 
         Organic hits keep their order around the pins, so consecutive pages never overlap and
         together hold every hit, for any per_page."""
-        found = [(slug, position, self._address(searcher, slug)) for slug, position in plan.curation.pins]
+        found = [(slug, position, self._pinned_address(searcher, slug)) for slug, position in plan.curation.pins]
         pinned = [(slug, position, address) for slug, position, address in found if address is not None]
         if not pinned:
             return self._top(searcher, plan, request)
@@ -301,6 +303,10 @@ class SearchEngine:
                     marked.append(len(page))
                 page.append(hit)
         return CuratedPage(page, total, count, frozenset(marked))
+
+    def _pinned_address(self, searcher: tantivy.Searcher, slug: str) -> tantivy.DocAddress | None:
+        # Head queries repeat their pins: an address holds until the index changes.
+        return self._pin_addresses.get_or_compute((self.reader.version, slug), lambda: self._address(searcher, slug))
 
     def _organic(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, offset: int, limit: int
