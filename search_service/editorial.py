@@ -71,14 +71,15 @@ class EditorialStore:
 
     def read(self, kind: str, previous: bool = False) -> EditorialSet:
         """The stored set (version 0 and empty when there is none yet)."""
+        path = self.path(kind, previous)
         try:
-            data = json.loads(self.path(kind, previous).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return EditorialSet(kind, int(data.get("version", 0)), data.get("updated_at"), list(data.get(kind, [])))
         except FileNotFoundError:
             return EditorialSet(kind, 0, None, [])
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             # Files are only ever renamed into place whole, so this is damage from outside.
-            raise EditorialStateError(f"cannot read {self.path(kind, previous)}: {exc}") from exc
-        return EditorialSet(kind, int(data.get("version", 0)), data.get("updated_at"), list(data.get(kind, [])))
+            raise EditorialStateError(f"cannot read {path}: {exc}") from exc
 
     def stamp(self, kind: str) -> tuple[int, int]:
         """Changes whenever the live set is replaced (a rename makes a new inode): one stat for readers polling."""
@@ -93,7 +94,14 @@ class EditorialStore:
 
         `based_on`: the version the edit started from; if another edit came first, nothing changes."""
         with self._lock():
-            current = self.read(kind)
+            try:
+                current = self.read(kind)
+            except EditorialStateError:
+                # A live file damaged from outside is replaced, not kept. Its version is unknown: skip
+                # past any version a worker may still be serving (previous + 1 at most).
+                new = EditorialSet(kind, self.read(kind, previous=True).version + 2, _now(), items)
+                self._write(self.path(kind), new)
+                return new
             if based_on is not None and based_on != current.version:
                 raise EditConflictError(
                     f"the {kind} set is at version {current.version}, this edit was based on version {based_on}: "

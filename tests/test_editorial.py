@@ -459,9 +459,13 @@ def test_a_damaged_state_file_never_breaks_searches(
     path.write_text('{"version": 9, "rules": [{"id": "broken"}]}')
     time.sleep(0.1)
     assert total(client, "coffee") == len(coffee) - 1
-    # Not JSON at all: searches still answer; the admin API says what is wrong.
-    path.write_text("{not json")
-    time.sleep(0.1)
-    assert total(client, "coffee") == len(coffee) - 1
-    response = client.get("/admin/rules", headers=ADMIN)
-    assert response.status_code == 503 and "rules.json" in response.json()["error"]["message"]
+    # Not JSON at all, or not an object: searches still answer; the admin API says what is wrong.
+    for damage in ("{not json", "[1, 2]"):
+        path.write_text(damage)
+        time.sleep(0.1)
+        assert total(client, "coffee") == len(coffee) - 1
+        response = client.get("/admin/rules", headers=ADMIN)
+        assert response.status_code == 503 and "rules.json" in response.json()["error"]["message"]
+    # A PUT repairs it.
+    put_ok(client, "rules", {"rules": []})
+    assert total(client, "coffee") == len(coffee)
