@@ -240,10 +240,12 @@ def test_pins_hides_and_totals(client: Any, records: list[dict[str, Any]]) -> No
     assert total(client, "cocoa") == len(having(records, word("cocoa")))
 
 
-@pytest.mark.parametrize("per_page", [1, 7, 10, 100])
-def test_paging_with_pins_is_exact(client: Any, records: list[dict[str, Any]], per_page: int) -> None:
+@pytest.mark.parametrize(
+    ("per_page", "sort"), [(1, "relevance"), (7, "relevance"), (10, "relevance"), (100, "relevance"), (7, "newest")]
+)
+def test_paging_with_pins_is_exact(client: Any, records: list[dict[str, Any]], per_page: int, sort: str) -> None:
     sugar = having(records, word("sugar"))
-    organic = all_slugs(client, "sugar")
+    organic = all_slugs(client, "sugar", sort=sort)
     outsiders = _non_matching(records, sugar, 3)
     pins = [
         {"slug": outsiders[0], "position": 1},
@@ -256,7 +258,7 @@ def test_paging_with_pins_is_exact(client: Any, records: list[dict[str, Any]], p
     pages = []
     page = 1
     while True:
-        result = search(client, "sugar", page=page, per_page=per_page)
+        result = search(client, "sugar", page=page, per_page=per_page, sort=sort)
         assert result["total"] == expected_total
         pages.append([h["slug"] for h in result["hits"]])
         if len(result["hits"]) < per_page or page * per_page >= expected_total:
