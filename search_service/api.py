@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .article import MAX_DATE, MIN_DATE
 from .config import IndexConfig, load_config
+from .editorial_api import add_editorial_routes
 from .errors import InvalidParameterError, NotFoundError, ServiceError, UnauthorizedError
 from .models import (
     ArticleOut,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     app.add_middleware(RequestMiddleware, access_log=settings.access_log)
     _add_error_handlers(app)
     _add_routes(app, settings, config)
+    add_editorial_routes(app, settings, config)
     add_pages(app)
     return app
 

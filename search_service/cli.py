@@ -269,6 +269,111 @@ def _print_boilerplate(store: IndexStore, index_config: Any, min_share: float, a
         typer.echo(f"{p.count:>9,}  {p.share:>6.1%}  {text}")
 
 
+synonyms_app = typer.Typer(no_args_is_help=True, help="The synonym set (kept with the index; JSON files).")
+rules_app = typer.Typer(no_args_is_help=True, help="The curation rule set (kept with the index; JSON files).")
+app.add_typer(synonyms_app, name="synonyms")
+app.add_typer(rules_app, name="rules")
+SetFile = Annotated[
+    Path, typer.Argument(help='JSON as PUT /admin/... takes ({"synonyms": [...]} or {"rules": [...]}); - for stdin.')
+]
+
+
+def _editorial_command(kind: str, action: str, index_dir: Path | None, config: Path | None, file: Path | None) -> None:
+    def run() -> int:
+        from .editorial import EditorialStore
+
+        settings = _settings(index_dir, config)
+        store = EditorialStore(settings.index_dir)
+        if action == "get":
+            result = store.read(kind).as_dict()
+        elif action == "rollback":
+            result = store.rollback(kind).as_dict()
+        else:
+            result = _replace_editorial(kind, settings, store, _read_input(file))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        for warning in result.get("warnings", []):
+            typer.echo(f"warning: {warning}", err=True)
+        return 0
+
+    _run(run)
+
+
+def _replace_editorial(kind: str, settings: Settings, store: Any, raw: str) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from .curation import RuleSetIn
+    from .editorial import replace_rules, replace_synonyms, slug_checker
+    from .editorial_api import rule_limits, synonym_limits
+    from .errors import IndexNotReadyError, InvalidParameterError
+    from .query import QueryBuilder
+    from .reader import IndexReader
+    from .schema import build_schema
+    from .synonyms import SynonymSetIn
+
+    index_config = load_config(settings.config_path)
+    model = SynonymSetIn if kind == "synonyms" else RuleSetIn
+    try:
+        payload = model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or kind}: {e['msg']}" for e in exc.errors())
+        raise InvalidParameterError(kind, problems) from None
+    if kind == "synonyms":
+        builder = QueryBuilder(index_config, build_schema(index_config))
+        field = next((f.name for f in index_config.text_fields if f.boost), index_config.text_fields[0].name)
+        return replace_synonyms(store, payload, synonym_limits(settings), lambda text: builder.tokens(text, field))
+    try:
+        reader = IndexReader(IndexStore(settings.index_dir), index_config)
+        exists = slug_checker(reader.searcher(), reader.schema, index_config.key_field.name)
+    except IndexNotReadyError:
+        exists = None
+    return replace_rules(store, payload, rule_limits(settings), index_config.filters, exists)
+
+
+def _read_input(file: Path | None) -> str:
+    if file is None or str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {file}: {exc}") from exc
+
+
+@synonyms_app.command("get")
+def synonyms_get(index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Print the live synonym set (JSON, with its version)."""
+    _editorial_command("synonyms", "get", index_dir, config, None)
+
+
+@synonyms_app.command("set")
+def synonyms_set(file: SetFile, index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Validate FILE and make it the live synonym set (the old one is kept for rollback)."""
+    _editorial_command("synonyms", "set", index_dir, config, file)
+
+
+@synonyms_app.command("rollback")
+def synonyms_rollback(index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Make the previous synonym set live again."""
+    _editorial_command("synonyms", "rollback", index_dir, config, None)
+
+
+@rules_app.command("get")
+def rules_get(index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Print the live curation rules (JSON, with their version)."""
+    _editorial_command("rules", "get", index_dir, config, None)
+
+
+@rules_app.command("set")
+def rules_set(file: SetFile, index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Validate FILE and make it the live rule set (the old one is kept for rollback); unknown slugs warn."""
+    _editorial_command("rules", "set", index_dir, config, file)
+
+
+@rules_app.command("rollback")
+def rules_rollback(index_dir: IndexDir = None, config: ConfigPath = None) -> None:
+    """Make the previous rule set live again."""
+    _editorial_command("rules", "rollback", index_dir, config, None)
+
+
 def _open_for_writing(path: Path) -> TextIO:
     try:
         return open(path, "w", encoding="utf-8")

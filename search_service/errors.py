@@ -70,3 +70,18 @@ class NotFoundError(ServiceError):
 class UnauthorizedError(ServiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class EditConflictError(ServiceError):
+    """An editorial set was changed by someone else since the edit was based on it."""
+
+    status_code = 409
+    code = "edit_conflict"
+
+
+class EditorialStateError(ServiceError):
+    """The editorial sets in the index directory cannot be read or written (damage, disk full)."""
+
+    status_code = 503
+    code = "editorial_state_unavailable"
+    exit_code = 2

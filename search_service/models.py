@@ -28,7 +28,8 @@ class Hit(BaseModel):
     lang: str
     topics: list[str]
     entities: list[str]
-    score: float | None = Field(description="Relevance score; null when sorted by date.")
+    score: float | None = Field(description="Relevance score; null when sorted by date, or pinned.")
+    curated: str | None = Field(None, description="'pinned' when a curation rule placed this hit here.")
     highlights: Highlights | None = Field(None, description="Left out when the search was degraded.")
 
 
@@ -57,6 +58,7 @@ class SearchOut(BaseModel):
     freshness: bool = Field(
         description="Freshness ranking ordered the hits ([ranking.freshness] on, sort=relevance, not freshness=off)."
     )
+    rules: list[str] = Field(default_factory=list, description="Ids of the curation rules applied.")
 
 
 class ArticleOut(BaseModel):

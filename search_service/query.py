@@ -57,6 +57,16 @@ class ParsedQuery:
         return [term for group in self.groups for term in group]
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """Groups start..end of a query also match any of `terms` (synonyms), scored at `weight`."""
+
+    start: int
+    end: int
+    terms: tuple[Term, ...]
+    weight: float
+
+
 def parse(text: str, known_fields: set[str], prefix: bool = False, max_terms: int = 64) -> ParsedQuery:
     """Parse leniently; words and phrases beyond `max_terms` are dropped (bounded work per query)."""
     text = unicodedata.normalize("NFC", text).replace("(", " ").replace(")", " ")
@@ -229,23 +239,32 @@ class QueryBuilder:
         return tuple(best[:MAX_CORRECTIONS])
 
     def build(
-        self, parsed: ParsedQuery, *, require_all: bool = True, corrections: dict[str, tuple[str, ...]] | None = None
+        self,
+        parsed: ParsedQuery,
+        *,
+        require_all: bool = True,
+        corrections: dict[str, tuple[str, ...]] | None = None,
+        expansions: tuple[Expansion, ...] = (),
     ) -> tantivy.Query:
         """All words must match, ranked with the search boosts; or (the fallback for sentence
-        queries) any, ranked with the fallback boosts."""
+        queries) any, ranked with the fallback boosts. `expansions` widen groups with synonyms."""
         corrections = corrections or {}
         if parsed.is_empty:
             return tantivy.Query.all_query()
         boosts = self.boosts if require_all else self.fallback_boosts
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        group_queries: list[tantivy.Query | None] = []
         for group in parsed.groups:
             alternatives = []
             for term in group:
                 query = self.term(term, corrected=corrections.get(term.text.lower(), ()), boosts=boosts)
                 if query is not None:
                     alternatives.append(query)
-            if alternatives:
-                query = alternatives[0] if len(alternatives) == 1 else _any(alternatives)
+            group_queries.append(_any(alternatives) if alternatives else None)
+        for expansion in expansions:
+            self._expand(group_queries, expansion, boosts, require_all)
+        for query in group_queries:
+            if query is not None:
                 clauses.append((tantivy.Occur.Must if require_all else tantivy.Occur.Should, query))
         for term in parsed.excluded:
             query = self.term(term)
@@ -254,6 +273,22 @@ class QueryBuilder:
         if not any(occur != tantivy.Occur.MustNot for occur, _ in clauses):
             clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(clauses)
+
+    def _expand(
+        self, group_queries: list[tantivy.Query | None], expansion: Expansion, boosts: dict[str, float], all_: bool
+    ) -> None:
+        """Groups start..end become one: (what was typed) OR any synonym, the synonyms weighted down."""
+        typed = [q for q in group_queries[expansion.start : expansion.end] if q is not None]
+        if len(typed) > 1:
+            occur = tantivy.Occur.Must if all_ else tantivy.Occur.Should
+            typed = [tantivy.Query.boolean_query([(occur, q) for q in typed])]
+        for term in expansion.terms:
+            query = self.term(term, boosts=boosts)
+            if query is not None:
+                typed.append(tantivy.Query.boost_query(query, expansion.weight))
+        group_queries[expansion.start : expansion.end] = [_any(typed) if typed else None] + [None] * (
+            expansion.end - expansion.start - 1
+        )
 
     def term(
         self, term: Term, *, corrected: tuple[str, ...] = (), boosts: dict[str, float] | None = None

@@ -17,10 +17,12 @@ import tantivy
 
 from .cache import LRUCache
 from .config import IndexConfig
+from .curation import NO_CURATION, CuratedPage, Curation, mark_pinned, page_layout, pin_slots
 from .document import stored_article
+from .editorial import EditorialControls
 from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg, top_values
 from .freshness import FreshnessRanker, current_now
-from .query import ParsedQuery, QueryBuilder, parse
+from .query import Expansion, ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
 from .snippets import Highlighter, Snippets, build_matcher
 
@@ -63,6 +65,7 @@ _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "f
 _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
+PIN_ADDRESS_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Plan:
     text_query: tantivy.Query
     filters: dict[str, tantivy.Query]  # filter key (field name or DATE_FILTER) -> query
     sort: str
+    expansions: tuple[Expansion, ...] = ()  # synonyms searched too
+    curation: Curation = NO_CURATION  # the rules that apply; hidden slugs are already left out of text_query
 
     def query(self, text_query: tantivy.Query | None = None, without: str | None = None) -> tantivy.Query:
         """The text query with every filter but `without` (for disjunctive facet counts)."""
@@ -118,6 +123,9 @@ class SearchEngine:
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
+        # Synonyms and curation rules, kept beside the index's generations and followed like commits.
+        self.editorial = EditorialControls(reader.store.root, self.builder, config, reader.interval)
+        self._pin_addresses = LRUCache(PIN_ADDRESS_CACHE_SIZE)
         self.date_field = config.histogram_field.name if config.histogram_field else None
         self.snippet_fields = config.snippets.fields
         by_source = {f.source: f for f in config.fields.values()}
@@ -136,10 +144,21 @@ class SearchEngine:
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
         corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
-        text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections)
+        expansions = self.editorial.expansions(parsed, corrections)
+        text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections, expansions=expansions)
+        curation = self.editorial.curation(request)
+        text_query = self._without(text_query, curation.hidden)
         # Nothing to rank by (no words, or only excluded ones): newest first, as for browsing.
         sort = request.sort or ("relevance" if parsed.groups else "newest")
-        return Plan(parsed, corrections, text_query, self.filter_queries(request), sort)
+        return Plan(parsed, corrections, text_query, self.filter_queries(request), sort, expansions, curation)
+
+    def _without(self, query: tantivy.Query, slugs: tuple[str, ...]) -> tantivy.Query:
+        if not slugs:
+            return query
+        key = self.config.key_field.name
+        clauses = [(tantivy.Occur.Must, query)]
+        clauses.extend((tantivy.Occur.MustNot, tantivy.Query.term_query(self.schema, key, slug)) for slug in slugs)
+        return tantivy.Query.boolean_query(clauses)
 
     def filter_queries(self, request: SearchRequest) -> dict[str, tantivy.Query]:
         filters: dict[str, tantivy.Query] = {}
@@ -176,7 +195,7 @@ class SearchEngine:
         started = time.perf_counter()
         searcher = self.reader.searcher()
         request = self._with_now(request)
-        key = (self.reader.version, request.cache_key)
+        key = (self.reader.version, self.editorial.key(request), request.cache_key)
         cached = self.cache.get(key)
         if cached is not None:
             return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}
@@ -187,22 +206,22 @@ class SearchEngine:
     def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
         plan = self.plan(request, searcher)
         matched = "all"
-        result = self._top(searcher, plan, request)
+        result = self._page(searcher, plan, request)
         if (
             plan.sort == "relevance"
-            and result.count < self.config.ranking.fallback_min_hits
+            and getattr(result, "matched", result.count) < self.config.ranking.fallback_min_hits
             and len(plan.parsed.groups) > 1
         ):
             # Few articles have every word (typically a pasted sentence): rank by the words that do match.
             plan = self.plan(request, searcher, require_all=False)
-            result = self._top(searcher, plan, request)
+            result = self._page(searcher, plan, request)
             matched = "any"
         # Past the time budget, answer with what is known rather than hold the worker longer.
         over_budget = (time.perf_counter() - started) * 1000 > self.budget_ms
         degraded = ["highlights", "facets"] if over_budget else []
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
-        hits = self._hits(searcher, plan, request, result)
+        hits = mark_pinned(self._hits(searcher, plan, request, result), result)
         facets, interval = self._cached_facets(searcher, plan, request, matched) if request.facets else ({}, None)
         return {
             "total": result.count,
@@ -217,6 +236,7 @@ class SearchEngine:
             "cached": False,
             "degraded": degraded,
             "freshness": self._fresh(plan, request),
+            "rules": list(plan.curation.rules),
         }
 
     def _with_now(self, request: SearchRequest) -> SearchRequest:
@@ -241,6 +261,57 @@ class SearchEngine:
         return searcher.search(
             query, request.per_page, count=True, offset=offset, order_by_field=self.date_field, order=order
         )
+
+    def _page(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
+    ) -> tantivy.SearchResult | Ranked | CuratedPage:
+        """The page `_top` gives, with pinned articles at their positions and never again below.
+
+        Organic hits keep their order around the pins, so consecutive pages never overlap and
+        together hold every hit, for any per_page."""
+        found = [(slug, position, self._pinned_address(searcher, slug)) for slug, position in plan.curation.pins]
+        pinned = [(slug, position, address) for slug, position, address in found if address is not None]
+        if not pinned:
+            return self._top(searcher, plan, request)
+        organic = dataclasses.replace(plan, text_query=self._without(plan.text_query, tuple(p[0] for p in pinned)))
+        offset, size = (request.page - 1) * request.per_page, request.per_page
+        positions = [position for _, position, _ in pinned]
+        # The organic count is known only after a search: lay the page out as if the list went on,
+        # and again when it proves to end on this page (pins past its end move up to the end).
+        long = offset + size + len(pinned)
+        layout = page_layout(pin_slots(positions, long), long, offset, size)
+        hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit)
+        total = count + len(pinned)
+        fetched, layout = layout, page_layout(pin_slots(positions, total), total, offset, size)
+        if layout.organic_offset != fetched.organic_offset or layout.organic_limit > fetched.organic_limit:
+            hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit)
+        organic_hits = iter(hits)
+        page: list[tuple[float, tantivy.DocAddress]] = []
+        marked = []
+        for slot in layout.slots:
+            hit = next(organic_hits, None) if slot is None else (0.0, pinned[slot][2])
+            if hit is not None:
+                if slot is not None:
+                    marked.append(len(page))
+                page.append(hit)
+        return CuratedPage(page, total, count, frozenset(marked))
+
+    def _pinned_address(self, searcher: tantivy.Searcher, slug: str) -> tantivy.DocAddress | None:
+        # Head queries repeat their pins: an address holds until the index changes.
+        return self._pin_addresses.get_or_compute((self.reader.version, slug), lambda: self._address(searcher, slug))
+
+    def _organic(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, offset: int, limit: int
+    ) -> tuple[list[tuple[float, tantivy.DocAddress]], int]:
+        """Hits offset..offset+limit in `_top`'s order (from the one or two pages of per_page holding them)."""
+        size = request.per_page
+        first = offset // size + 1
+        result = self._top(searcher, plan, dataclasses.replace(request, page=first))
+        hits = list(result.hits)
+        if offset + limit > first * size and len(hits) == size:
+            hits.extend(self._top(searcher, plan, dataclasses.replace(request, page=first + 1)).hits)
+        start = offset - (first - 1) * size
+        return hits[start : start + limit], result.count
 
     def _hits(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, result: tantivy.SearchResult | Ranked
@@ -310,7 +381,8 @@ class SearchEngine:
     def _highlighter(self, plan: Plan, request: SearchRequest) -> Highlighter | None:
         if not request.highlight:
             return None
-        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], plan.corrections)
+        synonyms = tuple(term for expansion in plan.expansions for term in expansion.terms)
+        matcher = build_matcher(plan.parsed, self.builder, self.snippet_fields[0], plan.corrections, synonyms)
         return Highlighter(self.body_analyzer, matcher, self.config.snippets.max_chars)
 
     # -- facets -----------------------------------------------------------------------------
@@ -319,7 +391,7 @@ class SearchEngine:
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str
     ) -> tuple[dict[str, Any], str | None]:
         shape = (request.facets, request.facet_size, request.date_interval)
-        key = (self.reader.version, request.matches_key, matched, shape)
+        key = (self.reader.version, self.editorial.key(request), request.matches_key, matched, shape)
         return self.facet_cache.get_or_compute(key, lambda: self.facets(searcher, plan, request))
 
     def facets(
@@ -380,7 +452,8 @@ class SearchEngine:
             query = self.plan(request, searcher).query(without=name)
             return searcher.aggregate(query, {name: terms_agg(name)}).get(name, {})
 
-        counts = self.value_counts.get_or_compute((self.reader.version, name, request.matches_key), count)
+        key = (self.reader.version, self.editorial.key(request), name, request.matches_key)
+        counts = self.value_counts.get_or_compute(key, count)
         values = top_values(counts, size, () if prefix else request.filters.get(name, ()), prefix)
         return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
 

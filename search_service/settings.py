@@ -41,3 +41,7 @@ class Settings(BaseSettings):
     freshness_now: AwareDatetime | None = Field(
         None, description="Pin the 'now' of freshness ranking (ISO with offset; replays, tests); unset: the clock."
     )
+    max_synonym_groups: int = Field(1000, ge=0, description="Most groups in the synonym set.")
+    max_synonym_words: int = Field(20, ge=1, description="Most words (or phrases) in one synonym group.")
+    max_rules: int = Field(1000, ge=0, description="Most curation rules in the rule set.")
+    max_rule_slugs: int = Field(50, ge=1, description="Most pins and hides in one curation rule.")

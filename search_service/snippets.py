@@ -26,7 +26,7 @@ from typing import Any
 
 import tantivy
 
-from .query import ParsedQuery, QueryBuilder
+from .query import ParsedQuery, QueryBuilder, Term
 from .render import CJK_RUN
 
 ELLIPSIS = "…"
@@ -82,11 +82,17 @@ class Matcher:
 
 
 def build_matcher(
-    parsed: ParsedQuery, builder: QueryBuilder, field_name: str, corrections: dict[str, tuple[str, ...]]
+    parsed: ParsedQuery,
+    builder: QueryBuilder,
+    field_name: str,
+    corrections: dict[str, tuple[str, ...]],
+    synonyms: tuple[Term, ...] = (),
 ) -> Matcher:
+    """`synonyms`: words and phrases searched for the query's words, highlighted like them."""
     matcher = Matcher()
     here: set[str] = set()
-    for term in parsed.positive_terms():
+    typed = parsed.positive_terms()
+    for i, term in enumerate((*typed, *synonyms)):
         target = builder.fields_by_query_name.get(term.field) if term.field else None
         if target is not None and target.kind != "text":
             continue
@@ -94,7 +100,8 @@ def build_matcher(
         tokens = builder.tokens(term.text, field_name)
         elsewhere = target is not None and target.name != field_name
         (matcher.elsewhere if elsewhere else here).update(tokens)
-        if not elsewhere:
+        # Groups are the typed words (the rarest one places the snippet); a synonym is only marked.
+        if not elsewhere and i < len(typed):
             matcher.groups.extend({token, *corrections.get(term.text.lower(), ())} for token in tokens)
         if len(tokens) > 1:
             matcher.phrases.add(tuple(tokens))

@@ -328,6 +328,8 @@ function renderHit(hit) {
       h("time", { datetime: hit.published_at, text: formatDate(hit.published_at) }),
       url ? h("span", { class: "hit-host", text: new URL(url).host }) : null,
       lang && !lang.toLowerCase().startsWith("en") ? h("span", { class: "hit-lang", text: lang }) : null,
+      // Placed by the newsroom (a curation rule), not ranked: say so, as any other hit otherwise.
+      hit.curated === "pinned" ? h("span", { class: "hit-pinned", text: "Pinned" }) : null,
     ),
     hit.highlights?.snippet
       ? h("p", { class: "hit-snippet", dir: "auto", lang }, highlighted(hit.highlights.snippet))
