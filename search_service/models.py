@@ -54,6 +54,9 @@ class SearchOut(BaseModel):
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
     date_interval: str | None = Field(description="The date histogram's interval (chosen for date_interval=auto).")
+    query_id: str | None = Field(
+        None, description="Names this search in POST /events (opened results); null when analytics are off."
+    )
 
 
 class ArticleOut(BaseModel):
@@ -92,7 +95,7 @@ class FacetValuesOut(BaseModel):
 
 class Suggestion(BaseModel):
     text: str
-    kind: str = Field(description="title, entity or topic")
+    kind: str = Field(description="title, entity, topic or query (a popular past search)")
     count: int
 
 

@@ -38,3 +38,15 @@ class Settings(BaseSettings):
     log_level: str = Field("info")
     max_filter_values: int = Field(50, ge=1, description="Most values one filter parameter may repeat.")
     max_page_depth: int = Field(10_000, ge=1, description="Deepest hit a client may page to.")
+    analytics: bool = Field(True, description="Record searches and opened results (nothing about the reader).")
+    analytics_db: Path | None = Field(
+        None, description="The analytics SQLite file; default <index dir>-analytics.sqlite3 beside the index directory."
+    )
+    analytics_retention_days: int = Field(90, ge=1, le=3660, description="Days of analytics kept (as daily roll-ups).")
+    analytics_flush_s: float = Field(
+        0.5, gt=0, le=1, description="How often each worker writes its buffered analytics (a kill -9 loses this much)."
+    )
+    analytics_suggest_min_count: int = Field(
+        5, ge=1, description="Searches with results a past query needs before /suggest offers it to anyone."
+    )
+    analytics_suggest_refresh_s: float = Field(60, gt=0, description="How often /suggest reloads popular queries.")
