@@ -187,6 +187,9 @@ class AnalyticsStore:
             # WAL with NORMAL sync: a commit survives the process being killed (not a power cut).
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.executescript(SCHEMA)
+            # A read-only file opens and reads fine: find out now, not at the first flush.
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self.conn.close()
             raise AnalyticsUnavailableError(f"cannot use {path}: {exc}") from exc
