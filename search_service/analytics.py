@@ -31,9 +31,10 @@ from .settings import Settings
 
 log = logging.getLogger("search_service.analytics")
 
-# A client's follow-up request for a search it already made (the page's second histogram request) sends
-# `X-Search-Analytics: skip`: it is answered as usual and not counted again.
-SKIP_HEADER = "x-search-analytics"
+# How a client says what a request is: `skip`, a follow-up for a search it already made (the page's
+# second histogram request), not counted again; `typing`, a search-as-you-type keystroke, counted only
+# once the client reports the reader stopped there (as are prefix=true searches).
+ANALYTICS_HEADER = "x-search-analytics"
 # Searches waiting for the flusher; beyond this (a database stalled for long) new ones are not recorded.
 MAX_BUFFERED = 50_000
 # How long after a search a click on it still counts.
@@ -82,7 +83,7 @@ class Analytics:
         self.suggest_min_count = suggest_min_count
         self.suggest_refresh_s = suggest_refresh_s
         self.failure: str | None = None
-        self._searches: deque[tuple[str, float, SearchRequest, dict[str, Any]]] = deque()
+        self._searches: deque[tuple[str, float, SearchRequest, dict[str, Any], bool]] = deque()
         self._events: deque[tuple[str, int, str, float] | str] = deque()
         # Recorded here, not yet in the database: an event for them is checked against this.
         self._unflushed: dict[str, tuple[float, SearchRequest, dict[str, Any]]] = {}
@@ -138,15 +139,17 @@ class Analytics:
 
     # -- the request path --------------------------------------------------------------------------
 
-    def record(self, request: SearchRequest, result: dict[str, Any], counted: bool = True) -> dict[str, Any]:
-        """The response with its query_id; the search queued for the database (nothing waits on it)."""
-        if not counted or not self.enabled or len(self._searches) >= MAX_BUFFERED:
-            self._dropped += counted and self.enabled
+    def record(self, request: SearchRequest, result: dict[str, Any], mark: str | None = None) -> dict[str, Any]:
+        """The response with its query_id; the search queued for the database (nothing waits on it).
+
+        `mark`: the client's X-Search-Analytics header (skip, typing), if any."""
+        if mark == "skip" or not self.enabled or len(self._searches) >= MAX_BUFFERED:
+            self._dropped += mark != "skip" and self.enabled
             return result | {"query_id": None}
         query_id = secrets.token_hex(16)
         now = time.time()
         self._unflushed[query_id] = (now, request, result)
-        self._searches.append((query_id, now, request, result))
+        self._searches.append((query_id, now, request, result, request.prefix or mark == "typing"))
         return result | {"query_id": query_id}
 
     def find(self, query_id: str) -> Seen | None:
@@ -272,7 +275,7 @@ def _drain(queue: deque) -> list:
     return [queue.popleft() for _ in range(len(queue))]
 
 
-def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any]) -> tuple:
+def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any], typing: bool) -> tuple:
     """A searches row: the normalized query and what the engine answered, nothing about the reader."""
     filters: dict[str, Any] = {name: list(values) for name, values in sorted(request.filters.items())}
     if request.published_after is not None:
@@ -292,6 +295,6 @@ def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any
         result["matched"],
         result["took_ms"],
         int(result["cached"]),
-        int(request.prefix),
+        int(typing),
         orjson.dumps(slugs).decode(),
     )

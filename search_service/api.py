@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .analytics import SKIP_HEADER, Analytics
+from .analytics import ANALYTICS_HEADER, Analytics
 from .analytics_routes import add_analytics_routes
 from .article import MAX_DATE, MIN_DATE
 from .config import IndexConfig, load_config
@@ -239,7 +239,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             date_interval=date_interval, prefix=prefix, typos=typos,
         )  # fmt: skip
         result = app.state.engine.search(search_request)
-        return JSON(app.state.analytics.record(search_request, result, request.headers.get(SKIP_HEADER) != "skip"))
+        return JSON(app.state.analytics.record(search_request, result, request.headers.get(ANALYTICS_HEADER)))
 
     @app.get("/articles/{slug}", response_model=ArticleOut, responses=ERRORS, summary="One stored article by slug")
     async def article(slug: Annotated[str, Path(max_length=200, examples=["reuters-1-bahia-cocoa-review"])]) -> JSON:

@@ -191,21 +191,23 @@ async function search({ prefix = false } = {}) {
     return p;
   };
 
+  // Keystrokes are searches only where the reader stops typing (see `settle`).
+  const marks = prefix ? TYPING : {};
   try {
     let data;
     let histogramError = "";
     try {
-      data = await getJSON("/search", params(plan.request), signal);
+      data = await getJSON("/search", params(plan.request), signal, marks);
     } catch (error) {
       if (!(error instanceof ApiError) || !error.message.startsWith("date_interval")) throw error;
       // Too many buckets for this interval: coarser bars when automatic, else say so and carry on.
       if (!s.interval && plan.request !== "year") {
         const coarser = plan.request === "day" ? "week" : "year";
         plan = { request: coarser, draw: coarser };
-        data = await getJSON("/search", params(plan.request), signal);
+        data = await getJSON("/search", params(plan.request), signal, marks);
       } else {
         histogramError = error.message.replace(/^date_interval: /, "");
-        data = await getJSON("/search", params(plan.request, false), signal);
+        data = await getJSON("/search", params(plan.request, false), signal, marks);
       }
     }
     if (mine !== generation) return;
@@ -603,6 +605,7 @@ function renderPager(s, total) {
 // keystrokes before it are not searches anyone meant).
 
 const NOT_A_SEARCH = { "X-Search-Analytics": "skip" };
+const TYPING = { "X-Search-Analytics": "typing" };
 const SETTLE_MS = 1500;
 
 function sendEvent(event) {
