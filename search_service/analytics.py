@@ -114,8 +114,9 @@ class Analytics:
         if self.path is None:
             return
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._store = store.AnalyticsStore(self.path)
-        except store.AnalyticsUnavailableError as exc:
+        except (store.AnalyticsUnavailableError, OSError) as exc:
             self._fail(str(exc))
             return
         self._thread = threading.Thread(target=self._run, name="analytics-flush", daemon=True)

@@ -137,8 +137,8 @@ def parse_moment(name: str, text: str | None, now: float, default: float) -> flo
             amount, unit = int(relative.group(1)), relative.group(2)
             if unit == "d":
                 today = datetime.fromtimestamp(now, UTC).date()
-                return datetime.combine(today - timedelta(days=amount), time(), UTC).timestamp()
-            return now - amount * (3600 if unit == "h" else 60)
+                return max(datetime.combine(today - timedelta(days=amount), time(), UTC).timestamp(), 0.0)
+            return max(now - amount * (3600 if unit == "h" else 60), 0.0)
         if len(value) == 10:
             moment = datetime.combine(date.fromisoformat(value), time(), UTC)
         else:
