@@ -147,8 +147,9 @@ class Analytics:
         if mark == "skip" or not self.enabled or len(self._searches) >= MAX_BUFFERED:
             self._dropped += mark != "skip" and self.enabled
             return result | {"query_id": None}
-        query_id = secrets.token_hex(16)
         now = time.time()
+        # When it was made (8 hex digits of Unix seconds), then 96 random bits that no one can guess.
+        query_id = f"{int(now):08x}{secrets.token_hex(12)}"
         self._unflushed[query_id] = (now, request, result)
         self._searches.append((query_id, now, request, result, request.prefix or mark == "typing"))
         return result | {"query_id": query_id}
@@ -169,6 +170,11 @@ class Analytics:
         if row is None:
             return None
         return Seen(row["ts"], (row["page"] - 1) * row["per_page"] + 1, tuple(orjson.loads(row["hits"])))
+
+    def in_flight(self, query_id: str) -> bool:
+        """Made so recently that another worker may not have written it yet (worth waiting for)."""
+        made = int(query_id[:8], 16)
+        return time.time() - (2 * self.flush_s + 1) <= made <= time.time() + 1
 
     def add_event(self, query_id: str, seen: Seen, slug: str | None, position: int | None) -> None:
         """Queue a click (slug at position) or, without them, a settle: the reader stopped typing here."""

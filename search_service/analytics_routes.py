@@ -146,7 +146,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings, require_admin: Callab
         recorder = analytics()
         event = _parse_event(await _read_body(request))
         seen = recorder.find(event.query_id)
-        if seen is None:
+        if seen is None and recorder.in_flight(event.query_id):
             if waiting["events"] >= MAX_WAITING:
                 raise TooManyRequestsError("too many events are waiting for their searches; try again later")
             waiting["events"] += 1

@@ -334,6 +334,13 @@ def test_malformed_or_unknown_events_are_refused_with_a_4xx(server: Served, case
     assert response.json()["error"]["message"]
 
 
+def test_a_forged_query_id_of_this_second_is_waited_for_then_refused(server: Served):
+    forged = f"{int(time.time()):08x}{os.urandom(12).hex()}"
+    response = server.event({"query_id": forged, "type": "settle"})
+    assert response.status_code == 404, response.text
+    assert "unknown query_id" in response.json()["error"]["message"]
+
+
 def test_an_event_must_name_a_result_the_search_showed(server: Served):
     answer = server.search("election")
     hits = answer["hits"]
