@@ -67,7 +67,10 @@ class Seen:
 
 
 class Analytics:
-    """The recorder, its buffers and the flusher thread of one worker."""
+    """The recorder, its buffers and the flusher thread of one worker.
+
+    The event loop appends to the deques and the dict; the flusher thread drains them. Single
+    appends, pops and lookups are atomic in CPython, so they need no lock between the two."""
 
     def __init__(
         self,
@@ -86,7 +89,7 @@ class Analytics:
         self._searches: deque[tuple[str, float, SearchRequest, dict[str, Any], bool]] = deque()
         self._events: deque[tuple[str, int, str, float] | str] = deque()
         # Recorded here, not yet in the database: an event for them is checked against this.
-        self._unflushed: dict[str, tuple[float, SearchRequest, dict[str, Any]]] = {}
+        self._unflushed: dict[str, tuple[float, dict[str, Any]]] = {}
         self._event_counts: OrderedDict[str, int] = OrderedDict()
         self._popular: tuple[list[str], list[int]] = ([], [])
         self._dropped = 0
@@ -150,7 +153,7 @@ class Analytics:
         now = time.time()
         # When it was made (8 hex digits of Unix seconds), then 96 random bits that no one can guess.
         query_id = f"{int(now):08x}{secrets.token_hex(12)}"
-        self._unflushed[query_id] = (now, request, result)
+        self._unflushed[query_id] = (now, result)
         self._searches.append((query_id, now, request, result, request.prefix or mark == "typing"))
         return result | {"query_id": query_id}
 
@@ -158,7 +161,7 @@ class Analytics:
         """The search an event refers to, if this worker holds it or it reached the database."""
         held = self._unflushed.get(query_id)
         if held is not None:
-            ts, _, result = held
+            ts, result = held
             return Seen(ts, (result["page"] - 1) * result["per_page"] + 1, tuple(h["slug"] for h in result["hits"]))
         if self.path is None:
             return None
