@@ -68,7 +68,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
         settings = Settings(
-            index_dir=root / "index", admin_key=ADMIN_KEY, analytics_flush_s=FLUSH_S, search_budget_ms=60_000
+            index_dir=root / "index",
+            admin_key=ADMIN_KEY,
+            analytics_flush_s=FLUSH_S,
+            analytics_suggest_min_count=3,
+            analytics_suggest_refresh_s=0.2,
+            search_budget_ms=60_000,
         )
         app = create_app(settings)
     sock = socket.socket()
@@ -201,3 +206,14 @@ def test_typing_in_the_search_box_counts_one_search_where_the_reader_stopped(pag
     time.sleep(1)
     counted = {r["q"] for r in server.admin("top-queries", limit=1000)["rows"]}
     assert not {q for q in counted if "nuclear power".startswith(q) and q != "nuclear power"}, counted
+
+
+def test_a_query_many_readers_searched_is_suggested_in_the_search_box(page: Page, server: Server):
+    page.goto(f"{server.base}/")
+    page.locator("#q").press_sequentially("opec", delay=60)
+    option = page.locator("#suggestions [role=option]", has_text="opec output")
+    expect(option).to_be_visible()
+    expect(option).to_contain_text("Often searched")
+    option.click()
+    expect(page.locator("#q")).to_have_value("opec output")
+    assert parse_qs(urlsplit(page.url).query) == {"q": ["opec output"]}
