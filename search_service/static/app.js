@@ -310,10 +310,8 @@ function renderResults(hits, queryId, offset) {
     );
     return;
   }
-  replaceChildren(
-    ui.results,
-    hits.map((hit, i) => renderHit(hit, () => sendEvent({ query_id: queryId, slug: hit.slug, position: offset + i + 1 }))),
-  );
+  const opened = (hit, i) => () => sendEvent({ query_id: queryId, slug: hit.slug, position: offset + i + 1 });
+  replaceChildren(ui.results, hits.map((hit, i) => renderHit(hit, opened(hit, i))));
 }
 
 /** `opened`: called when the reader opens the result (any button: a new tab counts too). */
@@ -329,7 +327,13 @@ function renderHit(hit, opened) {
     h(
       "h3",
       { class: "hit-title", dir: "auto", lang },
-      url ? h("a", { href: url, rel: "noopener noreferrer", onclick: opened, onauxclick: (e) => e.button === 1 && opened() }, title) : title,
+      url
+        ? h(
+            "a",
+            { href: url, rel: "noopener noreferrer", onclick: opened, onauxclick: (e) => e.button === 1 && opened() },
+            title,
+          )
+        : title,
     ),
     h(
       "p",
