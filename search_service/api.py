@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .analytics import ANALYTICS_HEADER, Analytics
+from .analytics_routes import add_analytics_routes
 from .article import MAX_DATE, MIN_DATE
 from .config import IndexConfig, load_config
 from .editorial_api import add_editorial_routes
@@ -73,8 +75,11 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
             now=settings.freshness_now,
         )  # fmt: skip
         app.state.engine = engine
-        app.state.suggester = Suggester(engine)
+        app.state.analytics = Analytics.from_settings(settings)
+        app.state.analytics.start()
+        app.state.suggester = Suggester(engine, app.state.analytics.popular)
         yield
+        app.state.analytics.stop()
 
     app = FastAPI(
         title="News search",
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     _add_routes(app, settings, config)
     add_editorial_routes(app, settings, config)
     add_pages(app)
+    add_analytics_routes(app, settings, _require_admin)
     return app
 
 
@@ -239,7 +245,8 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             sort=sort, page=page, per_page=per_page, facets=wanted, facet_size=facet_size,
             date_interval=date_interval, prefix=prefix, typos=typos, freshness=freshness == "on",
         )  # fmt: skip
-        return JSON(app.state.engine.search(search_request))
+        result = app.state.engine.search(search_request)
+        return JSON(app.state.analytics.record(search_request, result, request.headers.get(ANALYTICS_HEADER)))
 
     @app.get("/articles/{slug}", response_model=ArticleOut, responses=ERRORS, summary="One stored article by slug")
     async def article(slug: Annotated[str, Path(max_length=200, examples=["reuters-1-bahia-cocoa-review"])]) -> JSON:

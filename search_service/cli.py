@@ -1,4 +1,4 @@
-"""`search-service`: reindex, delete, stats, serve. Errors become a message and an exit code here."""
+"""`search-service`: reindex, delete, stats, serve, analytics. Errors become a message and an exit code here."""
 
 from __future__ import annotations
 
@@ -372,6 +372,91 @@ def rules_set(file: SetFile, index_dir: IndexDir = None, config: ConfigPath = No
 def rules_rollback(index_dir: IndexDir = None, config: ConfigPath = None) -> None:
     """Make the previous rule set live again."""
     _editorial_command("rules", "rollback", index_dir, config, None)
+
+
+analytics_app = typer.Typer(no_args_is_help=True, help="Search analytics: top queries, no-result queries, a summary.")
+app.add_typer(analytics_app, name="analytics")
+Since = Annotated[str, typer.Option("--since", help="From: 7d (midnight UTC 7 days ago), 12h, an ISO date.")]
+Until = Annotated[str | None, typer.Option("--until", help="Before (exclusive); the same forms as --since.")]
+Limit = Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many queries.")]
+AnalyticsDb = Annotated[
+    Path | None, typer.Option("--db", help="Analytics database (default: $SEARCH_ANALYTICS_DB, else beside the index).")
+]
+
+
+def _analytics_report(kind: str, since: str, until: str | None, limit: int, db: Path | None, index_dir: Path | None,
+                      as_json: bool) -> None:  # fmt: skip
+    def action() -> int:
+        import time
+
+        from . import analytics_store
+        from .analytics import database_path
+
+        settings = _settings(index_dir)
+        path = db or database_path(settings)
+        span = analytics_store.window(since, until, time.time())
+        try:
+            if kind == "summary":
+                result: Any = analytics_store.summary(path, span)
+            else:
+                read = analytics_store.top_queries if kind == "top" else analytics_store.no_results
+                result = {**span.describe(), "rows": read(path, span, limit)}
+        except analytics_store.AnalyticsUnavailableError as exc:
+            raise InputError(str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps(result))
+        elif kind == "summary":
+            _print_summary(result)
+        else:
+            _print_queries(result, "searches" if kind == "top" else "found nothing")
+        return 0
+
+    _run(action)
+
+
+@analytics_app.command("top")
+def analytics_top(since: Since = "7d", until: Until = None, limit: Limit = 20, db: AnalyticsDb = None,
+                  index_dir: IndexDir = None, as_json: AsJson = False) -> None:  # fmt: skip
+    """The most searched queries, with clicks, click-through rate and how much they found."""
+    _analytics_report("top", since, until, limit, db, index_dir, as_json)
+
+
+@analytics_app.command("no-results")
+def analytics_no_results(since: Since = "7d", until: Until = None, limit: Limit = 20, db: AnalyticsDb = None,
+                         index_dir: IndexDir = None, as_json: AsJson = False) -> None:  # fmt: skip
+    """Queries that found nothing, by how often."""
+    _analytics_report("no-results", since, until, limit, db, index_dir, as_json)
+
+
+@analytics_app.command("summary")
+def analytics_summary(since: Since = "7d", until: Until = None, db: AnalyticsDb = None, index_dir: IndexDir = None,
+                      as_json: AsJson = False) -> None:  # fmt: skip
+    """Searches, zero-result rate, click-through rate and mean click position, in all and per day."""
+    _analytics_report("summary", since, until, 0, db, index_dir, as_json)
+
+
+def _print_queries(result: dict[str, Any], counted: str) -> None:
+    typer.echo(f"{counted:>13}  {'clicks':>7}  {'ctr':>6}  {'avg found':>9}  query")
+    for row in result["rows"]:
+        typer.echo(
+            f"{row['count']:>13,}  {row['clicks']:>7,}  {row['ctr']:>6.1%}  {row['avg_total']:>9.1f}  {row['q']}"
+        )
+    if not result["rows"]:
+        typer.echo("(none in this period)")
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    def line(label: str, figures: dict[str, Any]) -> str:
+        position = figures["mean_click_position"]
+        return (
+            f"{label:>10}  {figures['searches']:>9,}  {figures['zero_result_rate']:>12.1%}  {figures['ctr']:>6.1%}  "
+            f"{'-' if position is None else f'{position:.1f}':>9}"
+        )
+
+    typer.echo(f"{'day':>10}  {'searches':>9}  {'found nothing':>12}  {'ctr':>6}  {'mean pos.':>9}")
+    for day in result["days"]:
+        typer.echo(line(day["day"], day))
+    typer.echo(line("all", result))
 
 
 def _open_for_writing(path: Path) -> TextIO:

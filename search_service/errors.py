@@ -85,3 +85,20 @@ class EditorialStateError(ServiceError):
     status_code = 503
     code = "editorial_state_unavailable"
     exit_code = 2
+
+
+class PayloadTooLargeError(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TooManyRequestsError(ServiceError):
+    status_code = 429
+    code = "too_many_requests"
+
+
+class UnavailableError(ServiceError):
+    """A part of the service is switched off or has failed (the message says which and why)."""
+
+    status_code = 503
+    code = "unavailable"

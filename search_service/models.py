@@ -59,6 +59,9 @@ class SearchOut(BaseModel):
         description="Freshness ranking ordered the hits ([ranking.freshness] on, sort=relevance, not freshness=off)."
     )
     rules: list[str] = Field(default_factory=list, description="Ids of the curation rules applied.")
+    query_id: str | None = Field(
+        None, description="Names this search in POST /events (opened results); null when analytics are off."
+    )
 
 
 class ArticleOut(BaseModel):
@@ -97,7 +100,7 @@ class FacetValuesOut(BaseModel):
 
 class Suggestion(BaseModel):
     text: str
-    kind: str = Field(description="title, entity or topic")
+    kind: str = Field(description="title, entity, topic or query (a popular past search)")
     count: int
 
 

@@ -45,3 +45,15 @@ class Settings(BaseSettings):
     max_synonym_words: int = Field(20, ge=1, description="Most words (or phrases) in one synonym group.")
     max_rules: int = Field(1000, ge=0, description="Most curation rules in the rule set.")
     max_rule_slugs: int = Field(50, ge=1, description="Most pins and hides in one curation rule.")
+    analytics: bool = Field(True, description="Record searches and opened results (nothing about the reader).")
+    analytics_db: Path | None = Field(
+        None, description="The analytics SQLite file; default <index dir>-analytics.sqlite3 beside the index directory."
+    )
+    analytics_retention_days: int = Field(90, ge=1, le=3660, description="Days of analytics kept (as daily roll-ups).")
+    analytics_flush_s: float = Field(
+        0.5, gt=0, le=1, description="How often each worker writes its buffered analytics (a kill -9 loses this much)."
+    )
+    analytics_suggest_min_count: int = Field(
+        5, ge=1, description="Searches with results a past query needs before /suggest offers it to anyone."
+    )
+    analytics_suggest_refresh_s: float = Field(60, gt=0, description="How often /suggest reloads popular queries.")

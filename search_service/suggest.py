@@ -1,9 +1,10 @@
-"""Search-box completions for the word being typed: facet values and words from matching titles."""
+"""Search-box completions: popular past queries, then facet values and words from matching titles."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import tantivy
@@ -11,19 +12,29 @@ import tantivy
 from .facets import terms_agg
 from .search import SearchEngine
 
+Popular = Callable[[str, int], list[tuple[str, int]]]
 _WORD_RE = re.compile(r"\w[\w'-]*", re.UNICODE)
 # How many matching titles to read words from: enough for good completions, cheap per keystroke.
 TITLE_SAMPLE = 25
 
 
 class Suggester:
-    def __init__(self, engine: SearchEngine) -> None:
+    def __init__(self, engine: SearchEngine, popular: Popular | None = None) -> None:
         self.engine = engine
+        # Past queries for what is typed (search analytics), only those many readers searched for.
+        self.popular = popular or (lambda typed, limit: [])
         self._values: dict[str, list[tuple[str, int]]] = {}
         self._version: object = None
         self.title_field = next((f.name for f in engine.config.text_fields if f.name == "title"), None)
 
     def suggest(self, typed: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Popular past queries first (at most half the list), then the completions of the last word."""
+        queries = [{"text": q, "kind": "query", "count": n} for q, n in self.popular(typed, (limit + 1) // 2)]
+        shown = {s["text"].casefold() for s in queries}
+        others = (s for s in self._completions(typed, limit) if s["text"].casefold() not in shown)
+        return [*queries, *others][:limit]
+
+    def _completions(self, typed: str, limit: int) -> list[dict[str, Any]]:
         head, _, last = typed.rstrip().rpartition(" ") if typed[-1:].strip() else (typed, "", "")
         prefix = last.casefold()
         if not prefix:

@@ -145,8 +145,8 @@ class ApiError extends Error {
   }
 }
 
-async function getJSON(path, params, signal) {
-  const response = await fetch(`${path}?${params}`, { signal, headers: { Accept: "application/json" } });
+async function getJSON(path, params, signal, headers = {}) {
+  const response = await fetch(`${path}?${params}`, { signal, headers: { Accept: "application/json", ...headers } });
   let body = null;
   try {
     body = await response.json();
@@ -168,6 +168,7 @@ let busyTimer = 0;
 async function search({ prefix = false } = {}) {
   const s = state;
   const mine = ++generation;
+  settle.cancel();
   controller?.abort();
   controller = new AbortController();
   const { signal } = controller;
@@ -190,21 +191,23 @@ async function search({ prefix = false } = {}) {
     return p;
   };
 
+  // Keystrokes are searches only where the reader stops typing (see `settle`).
+  const marks = prefix ? TYPING : {};
   try {
     let data;
     let histogramError = "";
     try {
-      data = await getJSON("/search", params(plan.request), signal);
+      data = await getJSON("/search", params(plan.request), signal, marks);
     } catch (error) {
       if (!(error instanceof ApiError) || !error.message.startsWith("date_interval")) throw error;
       // Too many buckets for this interval: coarser bars when automatic, else say so and carry on.
       if (!s.interval && plan.request !== "year") {
         const coarser = plan.request === "day" ? "week" : "year";
         plan = { request: coarser, draw: coarser };
-        data = await getJSON("/search", params(plan.request), signal);
+        data = await getJSON("/search", params(plan.request), signal, marks);
       } else {
         histogramError = error.message.replace(/^date_interval: /, "");
-        data = await getJSON("/search", params(plan.request, false), signal);
+        data = await getJSON("/search", params(plan.request, false), signal, marks);
       }
     }
     if (mine !== generation) return;
@@ -227,7 +230,8 @@ async function search({ prefix = false } = {}) {
         p.set("facets", DATE_FACET);
         p.set("per_page", "1");
         p.delete("page");
-        const again = await getJSON("/search", p, signal).catch(() => null);
+        // The same search again for its histogram: not another search in the analytics.
+        const again = await getJSON("/search", p, signal, NOT_A_SEARCH).catch(() => null);
         if (mine !== generation) return;
         if (again?.facets?.[DATE_FACET]) {
           histogram = again.facets[DATE_FACET];
@@ -236,6 +240,7 @@ async function search({ prefix = false } = {}) {
       }
     }
     render(s, data, inView(s, toBuckets(histogram, plan.request, plan.draw)), plan.draw, histogramError);
+    if (prefix) settle.later(data.query_id);
     if (expanded.topic) loadMore("topic", s, signal);
     if (expanded.entity) loadMore("entity", s, signal);
     if (ui.entityFilter.value.trim()) filterEntities();
@@ -259,7 +264,7 @@ function extentKey(s) {
 
 function render(s, data, buckets, interval, histogramError) {
   renderStatus(s, data);
-  renderResults(data.hits);
+  renderResults(data.hits, data.query_id, (data.page - 1) * data.per_page);
   renderPager(s, data.total);
   for (const [name, facet] of Object.entries(FILTERS)) {
     // While the entity typeahead holds a prefix, its own answer fills that list (see filterEntities).
@@ -292,7 +297,7 @@ function renderError(error) {
   renderTimeline(state, [], "month", "No dates to show");
 }
 
-function renderResults(hits) {
+function renderResults(hits, queryId, offset) {
   if (!hits.length) {
     replaceChildren(
       ui.results,
@@ -305,10 +310,12 @@ function renderResults(hits) {
     );
     return;
   }
-  replaceChildren(ui.results, hits.map(renderHit));
+  const opened = (hit, i) => () => sendEvent({ query_id: queryId, slug: hit.slug, position: offset + i + 1 });
+  replaceChildren(ui.results, hits.map((hit, i) => renderHit(hit, opened(hit, i))));
 }
 
-function renderHit(hit) {
+/** `opened`: called when the reader opens the result (any button: a new tab counts too). */
+function renderHit(hit, opened) {
   const url = safeHttpUrl(hit.url);
   const title = highlighted(hit.highlights?.title ?? "");
   const lang = typeof hit.lang === "string" && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(hit.lang) ? hit.lang : null;
@@ -320,7 +327,13 @@ function renderHit(hit) {
     h(
       "h3",
       { class: "hit-title", dir: "auto", lang },
-      url ? h("a", { href: url, rel: "noopener noreferrer" }, title) : title,
+      url
+        ? h(
+            "a",
+            { href: url, rel: "noopener noreferrer", onclick: opened, onauxclick: (e) => e.button === 1 && opened() },
+            title,
+          )
+        : title,
     ),
     h(
       "p",
@@ -591,6 +604,40 @@ function renderPager(s, total) {
   if (s.page < last) items.push(link(s.page + 1, "Next ›", "Next page", "next"));
   replaceChildren(ui.pager, items);
 }
+
+// -- search analytics ---------------------------------------------------------------------------
+// The server records each search under a random query_id and nothing about the reader; the page tells
+// it which result was opened, and at which search-as-you-type search the reader stopped typing (the
+// keystrokes before it are not searches anyone meant).
+
+const NOT_A_SEARCH = { "X-Search-Analytics": "skip" };
+const TYPING = { "X-Search-Analytics": "typing" };
+const SETTLE_MS = 1500;
+
+function sendEvent(event) {
+  if (event.query_id && navigator.sendBeacon) navigator.sendBeacon("/events", JSON.stringify(event));
+}
+
+const settle = {
+  timer: 0,
+  queryId: null,
+  later(queryId) {
+    this.cancel();
+    if (!queryId) return;
+    this.queryId = queryId;
+    this.timer = setTimeout(() => this.now(), SETTLE_MS);
+  },
+  now() {
+    if (this.queryId) sendEvent({ query_id: this.queryId, type: "settle" });
+    this.cancel();
+  },
+  cancel() {
+    clearTimeout(this.timer);
+    this.queryId = null;
+  },
+};
+// Leaving (or hiding) the page while its results show: the reader stopped there.
+window.addEventListener("pagehide", () => settle.now());
 
 // -- the date histogram -------------------------------------------------------------------------
 

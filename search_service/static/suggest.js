@@ -3,7 +3,7 @@
 
 import { debounce, formatCount, h, replaceChildren } from "./dom.js";
 
-const KIND_LABELS = { topic: "Topic", entity: "Entity", lang: "Language" };
+const KIND_LABELS = { topic: "Topic", entity: "Entity", lang: "Language", query: "Often searched" };
 
 export class Suggestions {
   /**
