@@ -34,6 +34,7 @@ from .search import SearchEngine, SearchRequest, iso
 from .settings import Settings
 from .store import IndexStore
 from .suggest import Suggester
+from .writes import add_write_routes
 
 log = logging.getLogger("search_service.api")
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     app.add_middleware(RequestMiddleware, access_log=settings.access_log)
     _add_error_handlers(app)
     _add_routes(app, settings, config)
+    add_write_routes(app, settings, config)
     add_pages(app)
     return app
 
