@@ -121,13 +121,24 @@ def index_dir(tmp_path: Path) -> Path:
     return build_index(tmp_path / "index", [SAMPLE]).index_dir
 
 
-@pytest.fixture
-def server(index_dir: Path, tmp_path: Path) -> Iterator[Server]:
-    running = Server(index_dir, tmp_path / "server.log").start()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that only add articles of their own (every slug is used once)."""
+    work = tmp_path_factory.mktemp("write-server")
+    running = Server(build_index(work / "index", [SAMPLE]).index_dir, work / "server.log").start()
     try:
         yield running
     finally:
         running.stop()
+
+
+def metrics(server: Server) -> dict[str, float]:
+    out = {}
+    for line in httpx.get(server.url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith("search_write"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def client(server: Server) -> httpx.Client:
@@ -139,6 +150,14 @@ def fresh_get(server: Server, path: str) -> tuple[httpx.Response, str]:
     request_id = uuid.uuid4().hex[:16]
     response = httpx.get(server.url + path, headers={"X-Request-ID": request_id, "Connection": "close"}, timeout=30)
     return response, request_id
+
+
+def wait_for_empty_journal(index_dir: Path, deadline_s: float = 15.0) -> None:
+    """Queued writes left by a kill are applied by the restarted server's workers."""
+    deadline = time.monotonic() + deadline_s
+    while list((index_dir / "journal").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers' readers follow the commit that applied them
 
 
 def article(slug: str, **changes: Any) -> dict[str, Any]:
@@ -154,7 +173,11 @@ def present(server: Server, slugs: list[str]) -> set[str]:
 
 
 def test_put_post_and_delete_round_trip(server: Server):
+    before = metrics(server)
     with client(server) as http:
+        http.event_hooks["request"] = [
+            lambda request: request.headers.update({"X-Request-ID": f"rt-{uuid.uuid4().hex}"})
+        ]
         created = http.put("/articles/write-one", json=article("write-one", title="Quokkas take over the newsroom"))
         again = http.put("/articles/write-one", json=article("write-one", title="Quokkas take over the newsroom"))
         no_slug = {k: v for k, v in article("write-two").items() if k != "slug"}
@@ -187,7 +210,7 @@ def test_put_post_and_delete_round_trip(server: Server):
     assert found["total"] == 0
     assert present(server, ["write-one", "write-two", "batch-0", "batch-1", "batch-2"]) == {"write-two", "batch-2"}
 
-    writes = server.log_entries("write")
+    writes = [w for w in server.log_entries("write") if w["request_id"].startswith("rt-")]
     assert [w["op"] for w in writes] == ["put", "put", "put", "batch", "batch", "delete", "delete", "delete_batch"]
     assert writes[3] | {"took_ms": 0, "request_id": 0, "pid": 0, "ts": 0} == {
         "ts": 0, "level": "info", "msg": "write", "pid": 0, "request_id": 0, "op": "batch", "outcome": "committed",
@@ -196,12 +219,13 @@ def test_put_post_and_delete_round_trip(server: Server):
     }  # fmt: skip
     assert "Quokkas" not in json.dumps(writes)  # counts, never article text
 
-    metrics = httpx.get(server.url + "/metrics").text
-    assert 'search_write_records_total{result="created"} 5.0' in metrics
-    assert 'search_write_records_total{result="missing"} 2.0' in metrics
-    assert 'search_write_batches_total{op="batch",outcome="committed"} 2.0' in metrics
-    assert 'search_write_commit_seconds_count{op="put"} 3.0' in metrics
-    assert "search_write_journal_pending 0.0" in metrics
+    after = metrics(server)
+    grown = {name: value - before.get(name, 0.0) for name, value in after.items()}
+    assert grown['search_write_records_total{result="created"}'] == 5
+    assert grown['search_write_records_total{result="missing"}'] == 2
+    assert grown['search_write_batches_total{op="batch",outcome="committed"}'] == 2
+    assert grown['search_write_commit_seconds_count{op="put"}'] == 3
+    assert after["search_write_journal_pending"] == 0
 
 
 def test_batch_rejects_carry_the_cli_reasons_and_the_valid_records_go_in(server: Server, tmp_path: Path):
@@ -240,7 +264,7 @@ def test_an_older_update_is_skipped_as_stale_unless_forced(server: Server):
 # == errors =====================================================================================
 
 
-def test_errors_have_one_shape_and_say_what_to_fix(server: Server, index_dir: Path, tmp_path: Path):
+def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Path):
     seed = article("shape-check")
     with httpx.Client(base_url=server.url, timeout=30) as http:
         responses = {
@@ -293,7 +317,7 @@ def test_errors_have_one_shape_and_say_what_to_fix(server: Server, index_dir: Pa
     assert responses["max rejects"].json()["rejected"][0]["index"] == 1
     assert present(server, ["shape-check"]) == set()  # the refused batch wrote nothing, its valid record neither
 
-    keyless = Server(index_dir, tmp_path / "keyless.log", SEARCH_ADMIN_KEY="").start()
+    keyless = Server(server.index_dir, tmp_path / "keyless.log", SEARCH_ADMIN_KEY="").start()
     try:
         with httpx.Client(base_url=keyless.url, headers=AUTH, timeout=30) as http:
             disabled = [
@@ -337,7 +361,9 @@ def test_a_write_is_served_by_both_workers_within_a_second(server: Server):
 # == kill -9 ====================================================================================
 
 
-def test_kill_9_right_after_an_acknowledged_batch_loses_nothing(index_dir: Path, tmp_path: Path):
+def test_kill_9_right_after_an_acknowledged_batch_and_in_a_stream_of_writes_loses_nothing(
+    index_dir: Path, tmp_path: Path
+):
     server = Server(index_dir, tmp_path / "server.log").start()
     slugs = [f"acknowledged-{i}" for i in range(200)]
     try:
@@ -347,17 +373,14 @@ def test_kill_9_right_after_an_acknowledged_batch_loses_nothing(index_dir: Path,
     finally:
         server.stop()
     assert response.status_code == 200 and response.json()["indexed"] == 200
-    restarted = Server(index_dir, tmp_path / "restarted.log").start()
+    server = Server(index_dir, tmp_path / "restarted.log").start()
     try:
-        assert present(restarted, slugs) == set(slugs)
-    finally:
-        restarted.stop()
+        assert present(server, slugs) == set(slugs)
+    except BaseException:
+        server.stop()
+        raise
 
-
-def test_kill_9_in_a_stream_of_writes_keeps_every_acknowledged_one_and_no_partial_batch(
-    index_dir: Path, tmp_path: Path
-):
-    server = Server(index_dir, tmp_path / "server.log").start()
+    # now a stream of PUTs from two clients and of batches from a third, killed in the middle
     acknowledged: list[str] = []
     batches: dict[str, list[str]] = {}  # batch id -> its slugs (sent; acknowledged or not)
     acked_batches: list[str] = []
@@ -370,7 +393,8 @@ def test_kill_9_in_a_stream_of_writes_keeps_every_acknowledged_one_and_no_partia
                     return
                 slug = f"stream-{worker}-{n}"
                 try:
-                    if http.put(f"/articles/{slug}", json=article(slug)).status_code in (200, 201):
+                    # 202: queued in the journal when the lock stayed busy; durable all the same
+                    if http.put(f"/articles/{slug}", json=article(slug)).status_code in (200, 201, 202):
                         acknowledged.append(slug)
                 except httpx.HTTPError:
                     return
@@ -381,12 +405,12 @@ def test_kill_9_in_a_stream_of_writes_keeps_every_acknowledged_one_and_no_partia
                 if stop.is_set():
                     return
                 batch = f"b{n}"
-                batches[batch] = [f"stream-batch-{n}-{i}" for i in range(50)]
+                batches[batch] = [f"stream-batch-{n}-{i}" for i in range(20)]
                 try:
                     response = http.post("/articles", json=[article(slug) for slug in batches[batch]])
                 except httpx.HTTPError:
                     return
-                if response.status_code == 200:
+                if response.status_code in (200, 202):
                     acked_batches.append(batch)
 
     threads = [threading.Thread(target=put_stream, args=(w,)) for w in range(2)]
@@ -395,7 +419,7 @@ def test_kill_9_in_a_stream_of_writes_keeps_every_acknowledged_one_and_no_partia
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
-        while (len(acknowledged) < 20 or len(acked_batches) < 3) and time.monotonic() < deadline:
+        while (len(acknowledged) < 10 or len(acked_batches) < 2) and time.monotonic() < deadline:
             time.sleep(0.05)
         server.kill9()
     finally:
@@ -403,10 +427,11 @@ def test_kill_9_in_a_stream_of_writes_keeps_every_acknowledged_one_and_no_partia
         server.stop()
         for thread in threads:
             thread.join(timeout=30)
-    assert len(acknowledged) >= 20 and len(acked_batches) >= 3, (len(acknowledged), len(acked_batches))
+    assert len(acknowledged) >= 10 and len(acked_batches) >= 2, (len(acknowledged), len(acked_batches))
 
-    restarted = Server(index_dir, tmp_path / "restarted.log").start()
+    restarted = Server(index_dir, tmp_path / "restarted-again.log").start()
     try:
+        wait_for_empty_journal(index_dir)
         assert present(restarted, acknowledged) == set(acknowledged)
         for batch, slugs in batches.items():
             found = present(restarted, slugs)
