@@ -24,6 +24,7 @@ import anyio
 import orjson
 from fastapi import FastAPI, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from .config import IndexConfig
 from .errors import (
@@ -235,21 +236,20 @@ def media_type(request: Request, accepted: tuple[str, ...]) -> str:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, read as it arrives and refused (413) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    body = bytearray()
     too_large = declared.isdigit() and int(declared) > limit
-    if not too_large:
+    body, seen = bytearray(), 0
+    try:
         async for chunk in request.stream():
+            seen += len(chunk)
+            if too_large or seen > limit:
+                too_large, body = True, bytearray()  # what arrives from now on is only counted, then dropped
+                if seen > (DRAIN_FACTOR + 1) * limit:
+                    break
+                continue
             body += chunk
-            if len(body) > limit:
-                too_large = True
-                break
+    except ClientDisconnect:
+        raise InvalidJSONError("the client went away before the body was complete") from None
     if too_large:
-        body = bytearray()
-        drained = 0
-        async for chunk in request.stream():
-            drained += len(chunk)
-            if drained > DRAIN_FACTOR * limit:
-                break
         raise PayloadTooLargeError(
             f"the body is larger than {limit / 2**20:g} MB (SEARCH_MAX_WRITE_MB): split the batch into smaller ones"
         )

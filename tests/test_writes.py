@@ -274,6 +274,9 @@ def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Pat
         http.headers.update(AUTH)
         responses |= {
             "too large": http.post("/articles", content=b"[" + b" " * (MAX_WRITE_MB * 2**20) + b"]", headers=NDJSON),
+            "too large, chunked": http.post(
+                "/articles", content=iter([b" " * 2**20] * (MAX_WRITE_MB + 1)), headers=NDJSON
+            ),
             "too many": http.post("/articles", json=[{}] * (MAX_WRITE_RECORDS + 1)),
             "form": http.post("/articles", data={"a": "b"}),
             "text": http.put("/articles/shape-check", content=b"{}", headers={"Content-Type": "text/plain"}),
@@ -295,6 +298,7 @@ def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Pat
         "no key": (401, "unauthorized", "Authorization: Bearer"),
         "wrong key": (401, "unauthorized", "Authorization: Bearer"),
         "too large": (413, "payload_too_large", "SEARCH_MAX_WRITE_MB"),
+        "too large, chunked": (413, "payload_too_large", "SEARCH_MAX_WRITE_MB"),
         "too many": (413, "payload_too_large", "SEARCH_MAX_WRITE_RECORDS"),
         "form": (415, "unsupported_media_type", "application/x-ndjson"),
         "text": (415, "unsupported_media_type", "send application/json"),
