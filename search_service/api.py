@@ -37,6 +37,7 @@ from .search import SearchEngine, SearchRequest, iso
 from .settings import Settings
 from .store import IndexStore
 from .suggest import Suggester
+from .writes import add_write_routes
 
 log = logging.getLogger("search_service.api")
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     _add_error_handlers(app)
     _add_routes(app, settings, config)
     add_editorial_routes(app, settings, config)
+    add_write_routes(app, settings, config)
     add_pages(app)
     add_analytics_routes(app, settings, _require_admin)
     return app

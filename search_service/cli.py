@@ -85,10 +85,16 @@ def reindex(
     max_rejects: Annotated[
         int | None, typer.Option("--max-rejects", min=0, help="Fail, changing nothing, beyond this many rejects.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --incremental: write articles even when older (updated_at) or unchanged."),
+    ] = False,
 ) -> None:
     """Import articles: a full rebuild switched in atomically, or --incremental upserts."""
 
     def action() -> int:
+        if force and not incremental:
+            raise InputError("--force applies to --incremental upserts (a full rebuild writes every article anyway)")
         settings = _settings(index_dir, config)
         index_config = load_config(settings.config_path)
         with ExitStack() as stack:
@@ -107,7 +113,7 @@ def reindex(
                 max_rejects=max_rejects,
             )
             indexer = Indexer(IndexStore(settings.index_dir), index_config, options, hooks)
-            report = indexer.upsert(paths) if incremental else indexer.rebuild(paths)
+            report = indexer.upsert(paths, force=force) if incremental else indexer.rebuild(paths)
         _print_report(report, as_json)
         return 0
 
@@ -474,7 +480,8 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     typer.echo(
         f"{report.mode}: read {report.read}, indexed {report.indexed} "
         f"({report.new} new / {report.updated} updated), deleted {report.deleted}, "
-        f"rejected {report.rejected}, skipped {report.skipped}, warnings {report.warnings}; "
+        f"rejected {report.rejected}, skipped {report.skipped}, stale {report.stale}, unchanged {report.unchanged}, "
+        f"warnings {report.warnings}, journal writes {report.journal}; "
         f"{report.seconds:.2f} s, {report.docs_per_s:,.0f} docs/s; "
         f"index now holds {report.documents} articles ({report.generation})"
     )

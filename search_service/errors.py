@@ -44,11 +44,13 @@ class InputError(ServiceError):
 class IndexWriteError(ServiceError):
     """Tantivy could not write the index (disk full, permissions): nothing was switched in."""
 
+    status_code = 503
     code = "index_write_failed"
     exit_code = 7
 
 
 class TooManyRejectsError(ServiceError):
+    status_code = 422
     code = "too_many_rejects"
     exit_code = 6
 
@@ -87,6 +89,20 @@ class EditorialStateError(ServiceError):
     exit_code = 2
 
 
+class InvalidJSONError(ServiceError):
+    """A request body that is not JSON (or not the JSON Lines its content type says)."""
+
+    status_code = 400
+    code = "invalid_json"
+
+
+class InvalidArticleError(ServiceError):
+    """An article sent to the write API that the import rules reject; the message is the CLI's reason."""
+
+    status_code = 422
+    code = "invalid_article"
+
+
 class PayloadTooLargeError(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -102,3 +118,8 @@ class UnavailableError(ServiceError):
 
     status_code = 503
     code = "unavailable"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"

@@ -17,6 +17,7 @@ from .article import Article, ImportContext, RecordRejected, parse_article
 from .config import IndexConfig, load_config
 from .document import document_builder, stored_article
 from .errors import ConfigError, IndexNotReadyError, IndexWriteError, TooManyRejectsError
+from .journal import Entry, Journal
 from .schema import build_schema
 from .sources import Item, read_items
 from .store import Generation, IndexStore, write_last_run
@@ -47,7 +48,12 @@ class ImportReport:
     deleted: int = 0
     rejected: int = 0
     skipped: int = 0
+    # Upserts not written: older than the stored article by updated_at, or identical to it.
+    stale: int = 0
+    unchanged: int = 0
     warnings: int = 0
+    # Writes of the journal (accepted while the lock was held) applied in this run's commit.
+    journal: int = 0
     seconds: float = 0.0
     documents: int = 0
     generation: str | None = None
@@ -67,6 +73,9 @@ class Hooks:
     on_reject: Callable[[Reject], None] = lambda reject: None
     on_warning: Callable[[str, int, str], None] = lambda source, line, message: None
     on_progress: Callable[[int], None] = lambda count: None
+    on_missing: Callable[[str], None] = lambda slug: None  # a slug to delete that is not in the index
+    # A journal entry applied (in the commit that is about to be made), with its own counts.
+    on_journal: Callable[[Entry, ImportReport], None] = lambda entry, counts: None
 
 
 @dataclass
@@ -75,6 +84,14 @@ class IndexerOptions:
     threads: int = 2
     # Abort, leaving the live index untouched, once more records than this are rejected.
     max_rejects: int | None = None
+    # How long to wait for another writer to finish before refusing (IndexLockedError).
+    lock_wait_s: float = 0.0
+    # Whether an upsert may rebuild a live index made by another config into this one (the CLI
+    # does; a server must not turn the index of a newer config back into its own).
+    migrate: bool = True
+    # Whether each run is recorded in last_run.json (for `stats` and /metrics): the CLI's imports
+    # are; the HTTP API's many small writes are counted in its own metrics instead.
+    record_runs: bool = True
 
 
 class SlugLedger:
@@ -166,6 +183,35 @@ class _Batch:
 
     report: ImportReport
     seen: SlugLedger = field(default_factory=SlugLedger)
+    max_rejects: int | None = None
+
+
+class _LiveState:
+    """What each slug holds in the generation being written: its committed document, unless a
+    journal entry applied earlier in this same writer changed it (the searcher cannot see that
+    until the commit). Only journal writes are remembered, so memory stays bounded by them."""
+
+    def __init__(self, indexer: Indexer, searcher: tantivy.Searcher) -> None:
+        self._indexer = indexer
+        self._searcher = searcher
+        self._changed: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, slug: str) -> dict[str, Any] | None:
+        """The stored article's values by attribute name, or None when the slug is not live."""
+        if slug in self._changed:
+            return self._changed[slug]
+        indexer = self._indexer
+        query = tantivy.Query.term_query(indexer.schema, indexer.key, slug)
+        hits = self._searcher.search(query, 1, count=False).hits
+        return stored_article(indexer.config, self._searcher.doc(hits[0][1])) if hits else None
+
+    def exists(self, slug: str) -> bool:
+        if slug in self._changed:
+            return self._changed[slug] is not None
+        return self._indexer._exists(self._searcher, slug)
+
+    def remember(self, slug: str, article: Article | None) -> None:
+        self._changed[slug] = None if article is None else dict(article.__dict__)
 
 
 class _PreviousKeys:
@@ -193,6 +239,20 @@ class _PreviousKeys:
     def exists(self, slug: str) -> bool:
         return self._searcher is not None and _is_live(self._searcher, self._schema, self.key, slug)
 
+    def updated_at(self, slug: str) -> datetime | None:
+        """The live article's updated_at; None when the slug is not live (or the old index has no such field)."""
+        if self._searcher is None:
+            return None
+        query = tantivy.Query.term_query(self._schema, self.key, slug)
+        hits = self._searcher.search(query, 1, count=False).hits
+        if not hits:
+            return None
+        values = self._searcher.doc(hits[0][1]).to_dict().get("updated_at") or [None]
+        value = values[0]
+        if not isinstance(value, datetime):
+            return datetime.min.replace(tzinfo=UTC)  # live, but with no date to compare: never stale
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
     def close(self) -> None:
         """Unmap the pages the lookups touched (~60 MB at 1M) before the final merge maps every segment."""
         self._searcher = None
@@ -209,81 +269,196 @@ class Indexer:
         self.key = config.key_field.name
         self.schema = build_schema(config)
         self._build = document_builder(config)
+        self.journal = Journal(store.root)
 
     # -- operations -------------------------------------------------------------------------
 
     def rebuild(self, paths: Iterable[str]) -> ImportReport:
         """Index everything in `paths` into a new generation and switch to it atomically."""
-        with self.store.writer_lock(), self._write_errors():
+        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
             previous = _PreviousKeys(self.store.current(), self.key)
             with self._new_generation() as (generation, index, writer):
-                batch = _Batch(ImportReport("rebuild", generation=generation.name))
+                report = ImportReport("rebuild", generation=generation.name)
+                batch = _Batch(report, max_rejects=self.options.max_rejects)
                 for article in self._articles(read_items(paths), batch):
                     writer.add_document(self._build(article))
-                    self._count(batch, previous.exists(article.slug))
+                    self._count(report, previous.exists(article.slug))
                 # The final merge reads every new segment through mapped pages: the peak of a
                 # large build. Nothing else need be held by then.
                 previous.close()
                 batch.seen.clear()
                 writer.commit()
+                applied = self._replay_journal(index, writer, batch.report)
                 writer.wait_merging_threads()
             # Every old key seen again was counted as updated (slugs are unique in a batch).
             batch.report.deleted = previous.total - batch.report.updated
             self.store.publish(generation)
+            self.journal.remove(applied)
             return self._finish(batch.report, index, started)
 
-    def upsert(self, paths: Iterable[str]) -> ImportReport:
-        """Add or replace articles by slug in the live index; one commit at the end."""
-        with self.store.writer_lock(), self._write_errors():
-            started = time.perf_counter()
-            self.store.remove_stale()
-            current = self.store.current()
-            if current is None or current.fingerprint != self.config.fingerprint:
-                return self._migrate_and_upsert(current, paths, started)
-            batch = _Batch(ImportReport("incremental", generation=current.name))
-            index = current.open(self.config)
-            searcher = index.searcher()
-            writer = self._writer(index)
-            try:
-                for article in self._articles(read_items(paths), batch):
-                    existed = self._exists(searcher, article.slug)
-                    writer.delete_documents_by_term(self.key, article.slug)
-                    writer.add_document(self._build(article))
-                    self._count(batch, existed)
-                batch.seen.clear()
-                writer.commit()
-                writer.wait_merging_threads()
-            except BaseException:
-                _abandon(writer)
-                raise
-            return self._finish(batch.report, index, started)
+    def upsert(self, paths: Iterable[str], force: bool = False) -> ImportReport:
+        """Add or replace articles by slug in the live index; one commit at the end.
+
+        An article whose updated_at is older than the stored one's is skipped as stale, and one
+        identical to the stored one as unchanged, unless `force`."""
+        return self._upsert(lambda: read_items(paths), force)
+
+    def upsert_records(self, items: Iterable[Item], force: bool = False) -> ImportReport:
+        """upsert() of records already decoded (the HTTP write API): the same validation, rejects,
+        staleness rule and single commit, so a batch is applied whole or not at all."""
+        return self._upsert(lambda: iter(items), force)
+
+    def check_records(self, items: Iterable[Item]) -> tuple[list[Any], ImportReport]:
+        """The records of `items` that an upsert would accept, as given, and the report of checking
+        them (rejects go to the hooks, max_rejects applies); nothing is written."""
+        batch = _Batch(ImportReport("check"), max_rejects=self.options.max_rejects)
+        accepted = [item.value for item, _ in self._parsed(iter(items), batch)]
+        return accepted, batch.report
 
     def delete(self, slugs: Iterable[str]) -> ImportReport:
-        with self.store.writer_lock(), self._write_errors():
+        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
             started = time.perf_counter()
             current = self.store.current()
             if current is None:
                 raise IndexNotReadyError(f"there is no index in {self.store.root} to delete from")
             report = ImportReport("delete", generation=current.name)
             index = current.open(self.config)
-            searcher = index.searcher()
             writer = self._writer(index)
-            for slug in dict.fromkeys(slugs):
-                report.read += 1
-                if self._exists(searcher, slug):
-                    writer.delete_documents_by_term(self.key, slug)
-                    report.deleted += 1
-                else:
-                    report.skipped += 1
-            writer.commit()
-            writer.wait_merging_threads()
+            try:
+                live = _LiveState(self, index.searcher())
+                # Journal upserts are built by this config: only into a generation it built.
+                applied = self._apply_journal(writer, live, report) if self._builds(current) else []
+                for slug in dict.fromkeys(slugs):
+                    report.read += 1
+                    if live.exists(slug):
+                        writer.delete_documents_by_term(self.key, slug)
+                        report.deleted += 1
+                    else:
+                        report.skipped += 1
+                        self.hooks.on_missing(slug)
+                writer.commit()
+                writer.wait_merging_threads()
+            except BaseException:
+                _abandon(writer)
+                raise
+            self.journal.remove(applied)
             return self._finish(report, index, started)
+
+    def apply_journal(self) -> ImportReport | None:
+        """Apply the journal's pending writes to the live index now; None when there were none."""
+        if not self.journal.names():
+            return None
+        return self._upsert(lambda: iter(()), False, journal_only=True)
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _migrate_and_upsert(self, current: Generation | None, paths: Iterable[str], started: float) -> ImportReport:
+    def _upsert(
+        self, items: Callable[[], Iterator[Item]], force: bool, journal_only: bool = False
+    ) -> ImportReport | None:
+        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
+            started = time.perf_counter()
+            self.store.remove_stale()
+            current = self.store.current()
+            if not self._builds(current):
+                if current is not None and not self.options.migrate:
+                    raise IndexNotReadyError(
+                        f"the live index {current.name} was built by another index config "
+                        f"({current.fingerprint}, this process runs {self.config.fingerprint}): "
+                        "run `search-service reindex`"
+                    )
+                return self._migrate_and_upsert(current, items(), force, started)
+            batch = _Batch(ImportReport("incremental", generation=current.name), max_rejects=self.options.max_rejects)
+            index = current.open(self.config)
+            writer = self._writer(index)
+            try:
+                live = _LiveState(self, index.searcher())
+                applied = self._apply_journal(writer, live, batch.report)
+                if journal_only and not applied:  # another writer applied them meanwhile
+                    _abandon(writer)
+                    return None
+                for article in self._articles(items(), batch):
+                    self._put(writer, live, article, force, batch.report)
+                batch.seen.clear()
+                writer.commit()
+                writer.wait_merging_threads()
+            except BaseException:
+                _abandon(writer)
+                raise
+            self.journal.remove(applied)
+            return self._finish(batch.report, index, started)
+
+    def _builds(self, generation: Generation | None) -> bool:
+        return generation is not None and generation.fingerprint == self.config.fingerprint
+
+    def _put(
+        self,
+        writer: tantivy.IndexWriter,
+        live: _LiveState,
+        article: Article,
+        force: bool,
+        report: ImportReport,
+        remember: bool = False,
+    ) -> None:
+        """Write one article unless the stored one is newer (stale) or the same (unchanged)."""
+        stored = live.get(article.slug)
+        if stored is not None and not force:
+            updated_at = stored.get("updated_at")
+            if updated_at is not None and article.updated_at < updated_at:
+                report.stale += 1
+                return
+            if all(stored.get(name, _MISSING) == value for name, value in article.__dict__.items()):
+                report.unchanged += 1
+                return
+        writer.delete_documents_by_term(self.key, article.slug)
+        writer.add_document(self._build(article))
+        self._count(report, stored is not None)
+        if remember:
+            live.remember(article.slug, article)
+
+    def _replay_journal(self, index: tantivy.Index, writer: tantivy.IndexWriter, report: ImportReport) -> list[str]:
+        """Apply the pending journal to a new generation just committed, and commit again."""
+        if not self.journal.names():
+            return []
+        index.reload()
+        applied = self._apply_journal(writer, _LiveState(self, index.searcher()), report)
+        writer.commit()
+        return applied
+
+    def _apply_journal(self, writer: tantivy.IndexWriter, live: _LiveState, report: ImportReport) -> list[str]:
+        """Apply every pending journal entry in order (uncommitted); returns the names applied."""
+        entries = self.journal.pending()
+        for entry in entries:
+            self._apply_entry(writer, live, entry, report)
+        report.journal += len(entries)
+        return [entry.name for entry in entries]
+
+    def _apply_entry(self, writer: tantivy.IndexWriter, live: _LiveState, entry: Entry, report: ImportReport) -> None:
+        # Counted apart from the run's own records, whose counts its caller reports.
+        counts = ImportReport("journal")
+        if entry.op == "delete":
+            for slug in entry.values:
+                counts.read += 1
+                if isinstance(slug, str) and live.exists(slug):
+                    writer.delete_documents_by_term(self.key, slug)
+                    live.remember(slug, None)
+                    counts.deleted += 1
+                else:
+                    counts.skipped += 1
+        else:
+            # Checked when accepted: a reject here means the config changed since (reported, never fatal).
+            batch = _Batch(counts)
+            items = (Item(f"journal {entry.name}", number, value) for number, value in enumerate(entry.values, 1))
+            for article in self._articles(items, batch):
+                self._put(writer, live, article, entry.force, counts, remember=True)
+        self.hooks.on_journal(entry, counts)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _migrate_and_upsert(
+        self, current: Generation | None, items: Iterator[Item], force: bool, started: float
+    ) -> ImportReport:
         """The live index was built by another config (or there is none): build a new generation by
         this config from the upserts, then from the live articles they do not replace, and switch.
 
@@ -292,19 +467,29 @@ class Indexer:
         # Checked now, before any input is read: whether the live articles can be read back whole.
         carried = _stored_articles(current, _carried_config(current)) if current else iter(())
         previous = _PreviousKeys(current, self.key)
+        # Upserts not newer than the live article: the live one is carried over instead.
+        kept: set[str] = set()
         with self._new_generation() as (generation, index, writer):
-            batch = _Batch(ImportReport("incremental", generation=generation.name))
-            for article in self._articles(read_items(paths), batch):
+            report = ImportReport("incremental", generation=generation.name)
+            batch = _Batch(report, max_rejects=self.options.max_rejects)
+            for article in self._articles(items, batch):
+                stored = previous.updated_at(article.slug)
+                if stored is not None and not force and article.updated_at < stored:
+                    report.stale += 1
+                    kept.add(article.slug)
+                    continue
                 writer.add_document(self._build(article))
-                self._count(batch, previous.exists(article.slug))
+                self._count(report, stored is not None)
             previous.close()
             for article in carried:
-                if article.slug not in batch.seen:
+                if article.slug not in batch.seen or article.slug in kept:
                     writer.add_document(self._build(article))
             batch.seen.clear()
             writer.commit()
+            applied = self._replay_journal(index, writer, report)
             writer.wait_merging_threads()
         self.store.publish(generation)
+        self.journal.remove(applied)
         return self._finish(batch.report, index, started)
 
     @contextmanager
@@ -339,6 +524,11 @@ class Indexer:
             raise
 
     def _articles(self, items: Iterator[Item], batch: _Batch) -> Iterator[Article]:
+        for _, article in self._parsed(items, batch):
+            yield article
+
+    def _parsed(self, items: Iterator[Item], batch: _Batch) -> Iterator[tuple[Item, Article]]:
+        """Each accepted record with the item it was read from; rejects reported and counted."""
         report = batch.report
         for item in items:
             report.read += 1
@@ -347,43 +537,43 @@ class Indexer:
                 report.skipped += 1
                 continue
             if item.error is not None:
-                self._reject(report, Reject(item.source, item.line, item.error))
+                self._reject(batch, Reject(item.source, item.line, item.error))
                 continue
             context = ImportContext(self.config.limits)
             try:
                 article = parse_article(item.value, context)
             except RecordRejected as exc:
-                self._reject(report, Reject(item.source, item.line, exc.reason, exc.slug))
+                self._reject(batch, Reject(item.source, item.line, exc.reason, exc.slug))
                 continue
             first = batch.seen.add(article.slug, item.source, item.line)
             if first is not None:
                 where = f"line {first[1]}" if first[0] == item.source else f"{first[0]} line {first[1]}"
                 self._reject(
-                    report,
+                    batch,
                     Reject(item.source, item.line, f"duplicate slug in batch, first seen on {where}", article.slug),
                 )
                 continue
             for message in context.warnings:
                 report.warnings += 1
                 self.hooks.on_warning(item.source, item.line, message)
-            yield article
+            yield item, article
 
-    def _reject(self, report: ImportReport, reject: Reject) -> None:
-        report.rejected += 1
+    def _reject(self, batch: _Batch, reject: Reject) -> None:
+        batch.report.rejected += 1
         self.hooks.on_reject(reject)
-        limit = self.options.max_rejects
-        if limit is not None and report.rejected > limit:
+        limit = batch.max_rejects
+        if limit is not None and batch.report.rejected > limit:
             raise TooManyRejectsError(
-                f"more than {limit} records rejected (--max-rejects); nothing was changed in the index"
+                f"more than {limit} records rejected (max rejects {limit}); nothing was changed in the index"
             )
 
     @staticmethod
-    def _count(batch: _Batch, existed: bool) -> None:
-        batch.report.indexed += 1
+    def _count(report: ImportReport, existed: bool) -> None:
+        report.indexed += 1
         if existed:
-            batch.report.updated += 1
+            report.updated += 1
         else:
-            batch.report.new += 1
+            report.new += 1
 
     def _writer(self, index: tantivy.Index) -> tantivy.IndexWriter:
         per_thread = self.options.heap_bytes // max(self.options.threads, 1)
@@ -402,7 +592,8 @@ class Indexer:
         index.reload()
         report.documents = index.searcher().num_docs
         report.seconds = time.perf_counter() - started
-        write_last_run(self.store, report.as_dict() | {"finished_at": datetime.now(UTC).isoformat()})
+        if self.options.record_runs:
+            write_last_run(self.store, report.as_dict() | {"finished_at": datetime.now(UTC).isoformat()})
         return report
 
 
@@ -422,6 +613,7 @@ def _abandon(writer: tantivy.IndexWriter) -> None:
 
 
 _ARTICLE_FIELDS = frozenset(Article.model_fields)
+_MISSING = object()
 
 
 def _carried_config(generation: Generation) -> IndexConfig:

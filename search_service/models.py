@@ -119,3 +119,42 @@ class ReadyOut(BaseModel):
     last_commit: str | None
     config_version: str | None
     generation: str
+
+
+class WriteOut(BaseModel):
+    slug: str
+    result: str = Field(
+        description="created, updated, unchanged (identical to the stored article), stale (older updated_at "
+        "than the stored one; ?force=true writes it anyway), deleted, or queued (accepted durably while "
+        "another writer held the index; applied in order as soon as it is free).",
+        examples=["created"],
+    )
+
+
+class RejectOut(BaseModel):
+    line: int | None = Field(None, description="1-based line of a JSON Lines body.")
+    index: int | None = Field(None, description="0-based position in a JSON array body.")
+    slug: str | None
+    reason: str = Field(examples=["missing required keys: title"])
+
+
+class BatchOut(BaseModel):
+    read: int = Field(description="Records in the body (blank lines not counted).")
+    indexed: int = Field(description="Articles written: created + updated.")
+    created: int
+    updated: int
+    unchanged: int
+    stale: int
+    queued: int = Field(description="Accepted into the journal (202): applied when the index is free.")
+    rejected: list[RejectOut]
+
+
+class DeleteIn(BaseModel):
+    slugs: list[str] = Field(examples=[["reuters-1-bahia-cocoa-review"]])
+
+
+class DeleteOut(BaseModel):
+    read: int
+    deleted: int
+    queued: int
+    missing: list[str] = Field(description="Slugs that were not in the index.")

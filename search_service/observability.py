@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .journal import Journal
 from .reader import IndexReader
 from .store import read_last_run
 
@@ -30,6 +31,18 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 REQUESTS = Counter("search_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram("search_http_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS)
+# The write API (writes.py). Results: created, updated, unchanged, stale, rejected, deleted, missing,
+# queued (journaled), and applied (journaled records written later).
+WRITE_RECORDS = Counter("search_write_records_total", "Records of write requests, by result", ["result"])
+WRITE_BATCHES = Counter(
+    "search_write_batches_total", "Write requests (and journal replays), by operation and outcome", ["op", "outcome"]
+)
+WRITE_COMMIT = Histogram(
+    "search_write_commit_seconds",
+    "Writer lock wait, apply and commit of one write",
+    ["op"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 log = logging.getLogger("search_service.access")
 
@@ -37,6 +50,7 @@ log = logging.getLogger("search_service.access")
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": round(record.created, 3), "level": record.levelname.lower(), "msg": record.getMessage()}
+        entry["pid"] = record.process  # which worker
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -65,6 +79,7 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id, for other logs
         status = 500
 
         async def send_with_id(message: dict[str, Any]) -> None:
@@ -120,6 +135,9 @@ class IndexCollector:
                 age.add_metric([], max(time.time() - last.timestamp(), 0.0))
         yield documents
         yield age
+        pending = GaugeMetricFamily("search_write_journal_pending", "Accepted writes waiting in the journal")
+        pending.add_metric([], len(Journal(self.reader.store.root).names()))
+        yield pending
         run = read_last_run(self.reader.store)
         if run:
             duration = GaugeMetricFamily("search_last_reindex_seconds", "Duration of the last reindex", labels=["mode"])
@@ -144,5 +162,5 @@ class _ProcessMetrics:
     """This process's request metrics, from the default registry (single-process mode)."""
 
     def collect(self) -> Iterator[Any]:
-        yield from REQUESTS.collect()
-        yield from LATENCY.collect()
+        for metric in (REQUESTS, LATENCY, WRITE_RECORDS, WRITE_BATCHES, WRITE_COMMIT):
+            yield from metric.collect()

@@ -38,7 +38,7 @@ class IndexReader:
         self.schema = build_schema(config)
         self.problem: str | None = None
         self._open: OpenIndex | None = None
-        self._meta_mtime = 0
+        self._meta_mtime = (0, 0)
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
@@ -89,11 +89,14 @@ class IndexReader:
             self._open.index.reload()
 
 
-def _mtime(generation: Generation) -> int:
+def _mtime(generation: Generation) -> tuple[int, int]:
+    # Tantivy replaces meta.json by a rename at each commit: the inode tells two commits apart even
+    # when they land within one tick of the file system's clock (HTTP writes come that fast).
     try:
-        return os.stat(generation.path / "meta.json").st_mtime_ns
+        stat = os.stat(generation.path / "meta.json")
     except OSError:
-        return 0
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_ino)
 
 
 def index_stats(store: IndexStore, config: IndexConfig) -> dict[str, Any]:

@@ -57,3 +57,9 @@ class Settings(BaseSettings):
         5, ge=1, description="Searches with results a past query needs before /suggest offers it to anyone."
     )
     analytics_suggest_refresh_s: float = Field(60, gt=0, description="How often /suggest reloads popular queries.")
+    max_write_mb: float = Field(32, gt=0, description="Largest request body the write API reads (413 past it).")
+    max_write_records: int = Field(10_000, ge=1, description="Most articles (or slugs) in one write request.")
+    write_lock_wait_s: float = Field(
+        2.0, ge=0, description="How long a write waits for another writer before it is journaled (202) instead."
+    )
+    journal_poll_s: float = Field(0.5, gt=0, description="How often a server applies journaled writes it can.")

@@ -7,6 +7,7 @@ bad line (invalid JSON, invalid UTF-8) loses only itself. Every item carries its
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -65,6 +66,14 @@ def read_items(paths: Iterable[str]) -> Iterator[Item]:
                 yield from read_stream(stream, path)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_lines(data: bytes, source: str) -> Iterator[Item]:
+    """JSON Lines held in memory (an HTTP body), split and decoded exactly like a file's lines."""
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    for number, line in enumerate(io.BytesIO(data), start=1):
+        yield _decode_line(line, source, number)
 
 
 def read_stream(stream: BinaryIO, source: str) -> Iterator[Item]:

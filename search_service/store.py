@@ -4,6 +4,7 @@
       CURRENT            {"generation": ..., "previous": ...}, replaced atomically
       .writer.lock       held (flock) by the one process that writes
       generations/NAME/  a Tantivy index plus build.json and the index_config that built it
+      journal/           writes accepted while the lock was held, not yet applied (journal.py)
 
 A full rebuild writes a new generation and only then points CURRENT at it, so readers see the
 old corpus or the new one, never a mix, and a killed run leaves CURRENT untouched. The previous
@@ -16,11 +17,13 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import tantivy
 
@@ -30,6 +33,7 @@ from .schema import build_schema, register_analyzers
 
 BUILD_INFO = "build.json"
 LAST_RUN = "last_run.json"
+LOCK_POLL_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -91,22 +95,21 @@ class IndexStore:
             return {}
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
+    def writer_lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold the one writer lock of this index directory; wait up to `wait_s` for it, then refuse."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 - held for the whole block below
         except OSError as exc:
             raise InputError(f"cannot use index directory {self.root}: {exc.strerror}") from exc
         with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _flock(handle, wait_s):
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown"
                 raise IndexLockedError(
                     f"another reindex or delete is writing to {self.root} (pid {holder}); "
                     "try again when it has finished"
-                ) from None
+                )
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))
@@ -174,6 +177,20 @@ def read_last_run(store: IndexStore) -> dict:
         return json.loads((store.root / LAST_RUN).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _flock(handle: IO, wait_s: float) -> bool:
+    # Polled, not a blocking flock: a blocked flock cannot time out, and a waiting HTTP write
+    # must give up in time to journal its records instead.
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL_S)
 
 
 def _fsync_dir(path: Path) -> None:
