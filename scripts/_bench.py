@@ -285,3 +285,130 @@ def terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGHUP, handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# -- corpus shapes ----------------------------------------------------------------------------------
+
+SHAPES = ("reuters", "seed")
+SHAPE_NAMES = {"reuters": "Reuters wires", "seed": "seed shape"}
+
+
+def parse_shapes(text: str) -> list[str]:
+    shapes = list(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown or not shapes:
+        fail(f"--shapes: {', '.join(unknown) or 'none given'}; choose from {', '.join(SHAPES)}")
+    return shapes
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def generate_corpus(
+    shape: str, count: int, out: Path, vocab_corpus: Path, seed: int = 1, env: dict[str, str] | None = None
+) -> float:
+    """`scripts/generate --shape SHAPE --count N` into OUT (streamed, constant memory): seconds taken."""
+    started = time.perf_counter()
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "generate"),
+        "--shape",
+        shape,
+        "--count",
+        str(count),
+        "--seed",
+        str(seed),
+        "--vocab-corpus",
+        str(vocab_corpus),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        fail(f"scripts/generate failed ({done.returncode}): {done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def shape_corpora(
+    shapes: Sequence[str], reuters: Path, seed_corpus: Path | None, work: Path, seed: int = 1
+) -> dict[str, Path]:
+    """The corpus of each shape at 20k: Reuters itself, and as many seed-shaped articles generated
+    into the work dir (or --seed-corpus, a file generated before)."""
+    corpora: dict[str, Path] = {}
+    for shape in shapes:
+        if shape == "reuters":
+            corpora[shape] = reuters
+        elif seed_corpus is not None:
+            if not seed_corpus.is_file():
+                fail(f"--seed-corpus {seed_corpus} not found")
+            corpora[shape] = seed_corpus
+        else:
+            count = count_lines(reuters)
+            out = work / f"seed-{count}.jsonl"
+            seconds = generate_corpus("seed", count, out, reuters, seed)
+            print(
+                f"generated {count:,} seed-shaped articles in {seconds:.1f} s ({out.stat().st_size / MB:,.0f} MB): "
+                f"scripts/generate --shape seed --count {count} --seed {seed}",
+                flush=True,
+            )
+            corpora[shape] = out
+    return corpora
+
+
+def body_stats(corpus: Path) -> str:
+    """Median and p99 body_md length of a JSON Lines corpus, for the header of a benchmark."""
+    import json
+
+    lengths = []
+    with open(corpus, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                lengths.append(len(json.loads(line).get("body_md") or ""))
+    return (
+        f"{len(lengths):,} articles, body_md median {median(lengths) / 1000:.2f} KB, "
+        f"p99 {percentile(lengths, 99) / 1000:.1f} KB, max {max(lengths, default=0) / 1000:.1f} KB"
+    )
+
+
+class PeakSampler:
+    """Peaks of this process's /proc/self/status memory lines, sampled every `interval` s in a thread.
+
+    RssAnon is the heap (what a rebuild allocates); RssFile counts mapped files, e.g. index segments
+    being merged, which the kernel can drop at will; VmHWM is the peak of their sum (plus shmem)."""
+
+    KEYS = ("VmHWM", "RssAnon", "RssFile")
+
+    def __init__(self, interval: float = 0.1) -> None:
+        import threading
+
+        self.interval = interval
+        self.peaks_kb = dict.fromkeys(self.KEYS, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        try:
+            with open("/proc/self/status") as handle:
+                for line in handle:
+                    key = line.split(":", 1)[0]
+                    if key in self.peaks_kb:
+                        self.peaks_kb[key] = max(self.peaks_kb[key], int(line.split()[1]))
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> PeakSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()

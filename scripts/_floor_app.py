@@ -1,13 +1,17 @@
-"""The floor for the HTTP benchmark: a bare FastAPI app over the same index, served like the service.
+"""The floor for the HTTP benchmark: a bare FastAPI endpoint that makes the same engine calls as /search.
 
     .venv/bin/python scripts/_floor_app.py --index-dir DIR [--config TOML] [--port 8001] [--workers N]
 
-One `async def` endpoint, GET /search?q=...&topic=...: tantivy's own query parser over the
-service's default search fields and boosts (all words required), an optional topic filter, the
-top 10 as JSON (slug, title, score). No validation models, planning, typo expansion, snippets or
-facets: what is left is uvicorn + FastAPI + one tantivy search + 10 stored documents. It is run
-by uvicorn with the same options as `search-service serve` (factory, log level, access log,
-graceful shutdown) so the two differ only in the work done per request.
+GET /search?q=...&topic=...&facets=topics,entities,published_at&per_page=10 asks tantivy for what
+the service's /search asks it for (ENGINE_CALLS below, read off search_service/search.py), over the
+same index, and returns the same kind of JSON (hits with their stored fields and highlighted title
+and snippet, facet counts, a month histogram). What it leaves out is everything of ours: the
+query is tantivy's own parser over the service's search fields and boosts (no planning, no typo
+corrections, no prefix or CJK handling), snippets are tantivy's `to_html()` (no marking of ours), no
+validation models, middleware, metrics, access log or caches. It is run by uvicorn with the options
+of `search-service serve` (factory, workers, log level, no access log, graceful shutdown), so the
+two differ only in the work done per request. scripts/bench_search also calls `Floor.search`
+in-process, beside the service's `SearchEngine.search`.
 """
 
 from __future__ import annotations
@@ -16,52 +20,232 @@ import argparse
 import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import tantivy
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
 
-from search_service.config import load_config
+from search_service.config import IndexConfig, load_config
+from search_service.facets import day_histogram_agg, terms_agg
 from search_service.schema import register_analyzers
+from search_service.search import HIT_ATTRIBUTES, RECENCY_WINDOW, WHOLE_TEXT
 from search_service.store import IndexStore
 
 ENV_INDEX_DIR = "FLOOR_INDEX_DIR"
 ENV_CONFIG = "FLOOR_CONFIG_PATH"
 
+# The tantivy calls one /search request makes (search_service/search.py), in order: the floor makes
+# each one, in `Floor.search`, under the step's name. When search.py changes the calls it makes
+# (e.g. cheaper snippets), change this list and the step in `Floor.search`, and switch a step off in
+# CALLS while the service does not make it. Nothing else in the benchmarks encodes these calls.
+ENGINE_CALLS = (
+    ("search", "SearchEngine._top", "searcher.search(query, per_page, count=True); with a recency boost "
+     "(ranking.recency_weight > 0): searcher.search(query, RECENCY_WINDOW, count=True) + fast_field_values"),
+    ("fallback", "SearchEngine._search", "the search again with any word required, when an all-words query "
+     "of 2+ words finds fewer than ranking.fallback_min_hits articles"),
+    ("snippet generators", "SearchEngine._hits", "SnippetGenerator.create(searcher, text query, schema, body), "
+     "set_max_num_chars(snippets.max_chars); the same for the title, set_max_num_chars(WHOLE_TEXT)"),
+    ("stored documents", "SearchEngine._hits, _hit_fields", "searcher.doc(address) for every hit; get_first/"
+     "get_all of each HIT_ATTRIBUTES field, and get_first of the body (the service marks it)"),
+    ("snippets", "SearchEngine._hits", "title and body generator.snippet_from_doc(doc) for every hit"),
+    ("aggregations", "SearchEngine.facets, facet_aggregations", "searcher.aggregate(query, aggs): terms per "
+     "facet, a 1-day date_histogram; one call per distinct facet filter left out (disjunctive counts)"),
+    ("selected counts", "SearchEngine._count_with", "searcher.search(query without the facet's filter AND the "
+     "value, 1, count=True) for a selected facet value outside the top facet_size"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Calls:
+    """Which of ENGINE_CALLS the floor makes: all of them, as long as /search makes them all."""
+
+    fallback: bool = True
+    body_snippets: bool = True
+    title_snippets: bool = True
+    facets: bool = True
+    selected_counts: bool = True
+
+
+CALLS = Calls()
+
 
 def floor_query(
-    index: tantivy.Index, q: str, topics: Sequence[str], fields: list[str], boosts: dict[str, float]
+    index: tantivy.Index,
+    q: str,
+    topics: Sequence[str],
+    fields: list[str],
+    boosts: dict[str, float],
+    conjunction: bool = True,
 ) -> tantivy.Query:
-    """tantivy's own query parser over the default search fields, every word required; topics ANDed."""
+    """tantivy's own query parser over the search fields (every word required unless `conjunction`
+    is False); the topic filters ANDed as constant-score clauses, as the service's plan does."""
     if q.strip():
-        query, _ = index.parse_query_lenient(q, fields, field_boosts=boosts, conjunction_by_default=True)
+        query, _ = index.parse_query_lenient(q, fields, field_boosts=boosts, conjunction_by_default=conjunction)
     else:
         query = tantivy.Query.all_query()
-    if not topics:
+    return with_filters(index.schema, query, {"topics": topics} if topics else {})
+
+
+def with_filters(schema: tantivy.Schema, query: tantivy.Query, filters: dict[str, Sequence[str]]) -> tantivy.Query:
+    if not filters:
         return query
     clauses = [(tantivy.Occur.Must, query)]
-    for topic in topics:
-        term = tantivy.Query.term_query(index.schema, "topics", topic)
-        clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(term, 0.0)))
+    for name, values in filters.items():
+        terms = [tantivy.Query.term_query(schema, name, v) for v in values]
+        either = (
+            terms[0] if len(terms) == 1 else tantivy.Query.boolean_query([(tantivy.Occur.Should, t) for t in terms])
+        )
+        clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(either, 0.0)))
     return tantivy.Query.boolean_query(clauses)
 
 
-def stored_hits(searcher: tantivy.Searcher, result: tantivy.SearchResult) -> list[dict]:
-    hits = []
-    for score, address in result.hits:
-        doc = searcher.doc(address)
-        hits.append({"slug": doc.get_first("slug"), "title": doc.get_first("title"), "score": score})
-    return hits
+class Floor:
+    """ENGINE_CALLS for one request, shaped into plain JSON with as little of our own code as can be."""
+
+    def __init__(self, index: tantivy.Index, config: IndexConfig, calls: Calls = CALLS) -> None:
+        self.index = index
+        self.schema = index.schema
+        self.calls = calls
+        self.boosts = config.search_boosts()
+        self.fields = list(self.boosts)
+        self.fallback_boosts = config.fallback_search_boosts()
+        self.fallback_min_hits = config.ranking.fallback_min_hits
+        self.recency_field = (
+            config.histogram_field.seconds_field
+            if config.ranking.recency_weight > 0 and config.histogram_field
+            else None
+        )
+        self.date_field = config.histogram_field.name if config.histogram_field else None
+        self.body_field = config.snippets.fields[0]
+        self.max_chars = config.snippets.max_chars
+        by_source = {f.source: f for f in config.fields.values()}
+        self.title_field = by_source["title"].name
+        self.hit_fields = [
+            (attribute, by_source[attribute].name, by_source[attribute].kind, by_source[attribute].multi)
+            for attribute in HIT_ATTRIBUTES
+            if attribute in by_source
+        ]
+
+    def search(
+        self,
+        searcher: tantivy.Searcher,
+        q: str,
+        topics: Sequence[str] = (),
+        facets: Sequence[str] = (),
+        per_page: int = 10,
+        facet_size: int = 10,
+    ) -> dict[str, Any]:
+        filters = {"topics": tuple(topics)} if topics else {}
+        # search
+        text = self._text_query(q, conjunction=True)
+        result = self._top(searcher, with_filters(self.schema, text, filters), per_page)
+        # fallback
+        if self.calls.fallback and result.count < self.fallback_min_hits and len(q.split()) > 1:
+            text = self._text_query(q, conjunction=False)
+            result = self._top(searcher, with_filters(self.schema, text, filters), per_page)
+        # snippet generators
+        body_snippets = title_snippets = None
+        if result.hits and q.strip():
+            if self.calls.body_snippets:
+                body_snippets = tantivy.SnippetGenerator.create(searcher, text, self.schema, self.body_field)
+                body_snippets.set_max_num_chars(self.max_chars)
+            if self.calls.title_snippets:
+                title_snippets = tantivy.SnippetGenerator.create(searcher, text, self.schema, self.title_field)
+                title_snippets.set_max_num_chars(WHOLE_TEXT)
+        # stored documents, snippets
+        hits = []
+        for score, address in result.hits[:per_page]:
+            doc = searcher.doc(address)
+            hit = self._hit_fields(doc)
+            hit["score"] = score
+            doc.get_first(self.body_field)
+            hit["highlights"] = {
+                "title": title_snippets.snippet_from_doc(doc).to_html() if title_snippets else hit["title"],
+                "snippet": body_snippets.snippet_from_doc(doc).to_html() if body_snippets else hit["summary"],
+            }
+            hits.append(hit)
+        # aggregations, selected counts
+        counts = self._facets(searcher, text, filters, facets, facet_size) if self.calls.facets and facets else {}
+        return {"total": result.count, "hits": hits, "facets": counts}
+
+    def _text_query(self, q: str, conjunction: bool) -> tantivy.Query:
+        if not q.strip():
+            return tantivy.Query.all_query()
+        boosts = self.boosts if conjunction else self.fallback_boosts
+        query, _ = self.index.parse_query_lenient(
+            q, list(boosts), field_boosts=boosts, conjunction_by_default=conjunction
+        )
+        return query
+
+    def _top(self, searcher: tantivy.Searcher, query: tantivy.Query, per_page: int) -> tantivy.SearchResult:
+        if self.recency_field is None:
+            return searcher.search(query, per_page, count=True)
+        result = searcher.search(query, RECENCY_WINDOW, count=True)
+        addresses = [address for _, address in result.hits]
+        if addresses:
+            searcher.fast_field_values(self.recency_field, addresses)
+        return result
+
+    def _hit_fields(self, doc: tantivy.Document) -> dict[str, Any]:
+        hit: dict[str, Any] = {}
+        for attribute, name, kind, multi in self.hit_fields:
+            if multi:
+                hit[attribute] = doc.get_all(name)
+                continue
+            value = doc.get_first(name)
+            if kind == "stored" and value is not None:
+                value = orjson.loads(value)
+            elif kind == "date" and value is not None:
+                value = value.replace(tzinfo=UTC).isoformat()
+            hit[attribute] = value if value is not None else ""
+        return hit
+
+    def _facets(
+        self,
+        searcher: tantivy.Searcher,
+        text: tantivy.Query,
+        filters: dict[str, tuple[str, ...]],
+        facets: Sequence[str],
+        size: int,
+    ) -> dict[str, Any]:
+        groups: dict[str | None, dict[str, Any]] = {}
+        for name in facets:
+            own = name if name in filters else None
+            agg = day_histogram_agg(name) if name == self.date_field else terms_agg(name, size)
+            groups.setdefault(own, {})[name] = agg
+        results: dict[str, Any] = {}
+        for without, aggs in groups.items():
+            rest = {k: v for k, v in filters.items() if k != without}
+            results.update(searcher.aggregate(with_filters(self.schema, text, rest), aggs))
+        out: dict[str, Any] = {}
+        for name in facets:
+            buckets = results.get(name, {}).get("buckets", [])
+            if name == self.date_field:
+                months: dict[str, int] = {}
+                for bucket in buckets:
+                    month = bucket["key_as_string"][:7]
+                    months[month] = months.get(month, 0) + bucket["doc_count"]
+                out[name] = [{"start": m, "count": c} for m, c in months.items()]
+                continue
+            values = [{"value": b["key"], "count": b["doc_count"]} for b in buckets]
+            shown = {v["value"] for v in values}
+            for value in filters.get(name, ()):
+                if self.calls.selected_counts and value not in shown:
+                    rest = {k: v for k, v in filters.items() if k != name}
+                    query = with_filters(self.schema, text, {**rest, name: (value,)})
+                    values.append({"value": value, "count": searcher.search(query, 1, count=True).count})
+            out[name] = values
+        return out
 
 
 def create_app() -> FastAPI:
     config = load_config(os.environ.get(ENV_CONFIG) or None)
-    boosts = config.search_boosts()
-    fields = list(boosts)
-    state: dict[str, tantivy.Index] = {}
+    state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -71,16 +255,21 @@ def create_app() -> FastAPI:
         index = tantivy.Index.open(str(generation.path))
         register_analyzers(index, config)
         state["index"] = index
+        state["floor"] = Floor(index, config)
         yield
 
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/search")
-    async def search(q: str = "", topic: Annotated[list[str] | None, Query()] = None) -> Response:
-        index = state["index"]
-        searcher = index.searcher()
-        result = searcher.search(floor_query(index, q, topic or (), fields, boosts), 10)
-        body = {"total": result.count, "hits": stored_hits(searcher, result)}
+    async def search(
+        q: str = "",
+        topic: Annotated[list[str] | None, Query()] = None,
+        facets: str = "",
+        per_page: int = 10,
+        facet_size: int = 10,
+    ) -> Response:
+        wanted = [f for f in facets.split(",") if f]
+        body = state["floor"].search(state["index"].searcher(), q, topic or (), wanted, per_page, facet_size)
         return Response(orjson.dumps(body), media_type="application/json")
 
     @app.get("/ready")
@@ -93,7 +282,7 @@ def create_app() -> FastAPI:
 def main() -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="Bare FastAPI + tantivy floor for scripts/bench_search.")
+    parser = argparse.ArgumentParser(description="Bare FastAPI floor (the engine calls of /search) for the benchmarks.")
     parser.add_argument("--index-dir", required=True, help="a service index dir (the one with CURRENT)")
     parser.add_argument("--config", default=None, help="index config (default: index_config/schema.toml)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -104,7 +293,7 @@ def main() -> None:
     os.environ[ENV_INDEX_DIR] = str(Path(args.index_dir).resolve())
     if args.config:
         os.environ[ENV_CONFIG] = str(Path(args.config).resolve())
-    uvicorn.run(
+    uvicorn.run(  # the options of `search-service serve` (search_service/cli.py)
         "_floor_app:create_app",
         factory=True,
         app_dir=str(Path(__file__).resolve().parent),
@@ -112,7 +301,8 @@ def main() -> None:
         port=args.port,
         workers=args.workers,
         timeout_graceful_shutdown=10,
-        log_level="info",
+        log_level="warning",
+        access_log=False,
     )
 
 

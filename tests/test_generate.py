@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import REPO, REUTERS, read_jsonl
+from conftest import REPO, REUTERS, SEED, read_jsonl
 
 from search_service.article import ImportContext, parse_article
 from search_service.config import load_config
@@ -175,3 +176,105 @@ def test_memory_stays_constant(tmp_path: Path) -> None:
     small, large = peak_mb(500), peak_mb(15_000)
     assert large < 200
     assert large - small < 20  # 30x the articles, at most 20 MB more
+
+
+# -- --shape seed: the publisher's long markdown tech news ---------------------------------------
+
+SEED_COUNT = 1500
+
+
+@pytest.fixture(scope="module")
+def seed_records(generate: ModuleType, vocab: object) -> list[dict]:
+    return list(generate.SeedGenerator(vocab, 7).articles(SEED_COUNT))
+
+
+def test_seed_shape_is_deterministic_and_a_prefix_of_longer_runs(
+    generate: ModuleType, vocab: object, seed_records: list[dict]
+) -> None:
+    assert list(generate.SeedGenerator(vocab, 7).articles(200)) == seed_records[:200]
+    other = list(generate.SeedGenerator(vocab, 8).articles(200))
+    assert [r["body_md"] for r in other] != [r["body_md"] for r in seed_records[:200]]
+    assert len({r["title"] for r in other} & {r["title"] for r in seed_records[:200]}) < 10
+
+
+def test_seed_shape_body_lengths_are_log_normal_around_the_seed(seed_records: list[dict]) -> None:
+    lengths = [len(r["body_md"]) for r in seed_records]
+    median = statistics.median(lengths)
+    assert 5000 <= median <= 6000  # the seed record's body: 5,386 characters
+    logs = [math.log(n) for n in lengths]
+    # Log-normal: the log lengths are symmetric around the log of the median, with the fitted spread.
+    assert abs(statistics.fmean(logs) - math.log(median)) < 0.12
+    assert 0.35 <= statistics.stdev(logs) <= 0.6
+    ordered = sorted(lengths)
+    assert ordered[int(0.9 * len(ordered))] > 1.5 * median  # a tail...
+    assert max(lengths) > 15_000 and max(lengths) <= 30_000  # ...up to 30 KB
+    assert min(lengths) >= 1500
+
+
+def test_seed_shape_articles_are_structured_like_the_seed(generate: ModuleType, seed_records: list[dict]) -> None:
+    for record in seed_records:
+        body = record["body_md"]
+        assert body.startswith(f"# {record['title']}\n\n")
+        headings = re.findall(r"^### (.+)$", body, re.MULTILINE)
+        assert len(headings) >= 4 and headings[0] == "What happened" and headings[-1] == "Bottom line"
+        assert "What to watch" in headings and re.search(r"^- •\S", body, re.MULTILINE)
+        assert body.count("## Scoring Rationale") == 1
+        tail = body.split("\n\n## Scoring Rationale\n\n", 1)[1]
+        assert tail.endswith("\n\n" + generate.SEED_PROMO)
+        bold = set(re.findall(r"\*\*([^*]+)\*\*", body))
+        assert bold & set(record["entities"]), record["slug"]  # companies and people in bold
+        assert "**" not in record["summary"] and "](" not in record["summary"]
+        assert 3 <= len(record["topics"]) <= 6 and len(set(record["topics"])) == len(record["topics"])
+        assert 5 <= len(record["entities"]) <= 10 and len(set(record["entities"])) == len(record["entities"])
+    linked = sum(1 for r in seed_records if re.search(r"\]\(https://[^)]+\)", r["body_md"]))
+    assert linked > 0.75 * len(seed_records)
+    assert len({r["slug"] for r in seed_records}) == len(seed_records)
+
+
+def test_seed_shape_promo_is_the_feeds_own() -> None:
+    """Every generated article ends with exactly the promo that closes the publisher's record."""
+    if not SEED.is_file():
+        pytest.skip(f"{SEED} not found")
+    generate = load_generate()
+    seed = json.loads(SEED.read_text(encoding="utf-8"))
+    assert seed["body_md"].endswith("\n\n" + generate.SEED_PROMO)
+    assert "\n\n## Scoring Rationale\n\n" in seed["body_md"]
+
+
+def test_seed_shape_vocabulary_is_tech_news_and_skewed(seed_records: list[dict]) -> None:
+    topics = Counter(t for r in seed_records for t in r["topics"])
+    entities = Counter(e for r in seed_records for e in r["entities"])
+    assert topics.most_common(1)[0][0] == "artificial-intelligence"
+    assert {"Microsoft", "OpenAI", "ByteDance"} <= set(entities)
+    for counts in (topics, entities):
+        assert len(counts) > 100
+        assert counts.most_common(1)[0][1] >= 20 * statistics.median(counts.values())
+        assert counts.most_common(1)[0][1] < 0.6 * len(seed_records)  # no value on (nearly) every article
+    fewer = {e for r in seed_records[:300] for e in r["entities"]}
+    assert len(entities) > 1.5 * len(fewer)  # synthetic companies and people: distinct values grow with N
+
+
+def test_seed_shape_records_are_imported_without_warnings(seed_records: list[dict]) -> None:
+    limits = load_config().limits
+    for record in seed_records[:300]:
+        context = ImportContext(limits)
+        article = parse_article(json.loads(json.dumps(record)), context)
+        assert context.warnings == []
+        assert article.slug == record["slug"] and article.body_md == record["body_md"]
+
+
+def test_cli_seed_shape_streams_the_generator_output(generate: ModuleType, vocab: object, tmp_path: Path) -> None:
+    def run(count: int) -> tuple[list[str], float]:
+        out = tmp_path / f"seed-{count}.jsonl"
+        done = run_cli("--shape", "seed", "--count", str(count), "--seed", "5", out=out)
+        assert done.returncode == 0, done.stderr
+        match = re.search(r"peak RSS (\d+) MB", done.stderr)
+        return out.read_text(encoding="utf-8").splitlines(), float(match.group(1)) if match else math.nan
+
+    lines, small = run(100)
+    assert [json.loads(line) for line in lines] == list(generate.SeedGenerator(vocab, 5).articles(100))
+    more, large = run(4000)  # ~23 MB of JSON Lines: written as made, never held
+    assert more[:100] == lines
+    if not math.isnan(small):
+        assert large - small < 20
+    assert run_cli("--shape", "wires", "--count", "1").returncode == 2

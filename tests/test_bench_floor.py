@@ -1,0 +1,106 @@
+"""scripts/_floor_app.py, the HTTP floor of the benchmarks, asks tantivy for the same work as /search.
+
+Correctness only, no timing: for plain words (typo tolerance off in the service, which the floor
+does not have), the floor's tantivy-parsed query matches the same articles as the service's planned
+one, with the same all/any-word fallback, and its aggregations give the same facet counts and
+months; its hits carry the stored fields and tantivy's highlighted title and snippet. Served by
+uvicorn, it answers the same URLs the benchmarks send to the service.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.parse
+import urllib.request
+
+import pytest
+import tantivy
+from conftest import REPO, BuiltIndex
+
+from search_service.reader import IndexReader
+from search_service.search import HIT_ATTRIBUTES, SearchEngine, SearchRequest
+
+sys.path.insert(0, str(REPO / "scripts"))
+import _bench
+import _floor_app
+
+FACETS = ("topics", "entities", "published_at")
+QUERIES = [
+    ("oil", None),
+    ("launch", None),
+    ("rates inflation", None),
+    ("rates", "central-banks"),  # topics counted without their own filter, the rest with it
+    ("china", "trade"),
+    ("europe gas storage", None),  # too few with every word: the any-word fallback
+    ("zzzunknownword", None),
+    ("oil", "no-such-topic"),  # a selected value outside the counts is still listed
+]
+
+
+def service(index: BuiltIndex, q: str, topic: str | None) -> dict:
+    engine = SearchEngine(IndexReader(index.store, index.config), index.config)
+    filters = {"topics": (topic,)} if topic else {}
+    return engine.search(SearchRequest(q=q, filters=filters, facets=FACETS, per_page=10, typos=False))
+
+
+def floor(index: BuiltIndex, q: str, topic: str | None) -> dict:
+    tantivy_index = index.open()
+    work = _floor_app.Floor(tantivy_index, index.config)
+    return work.search(tantivy_index.searcher(), q, (topic,) if topic else (), FACETS)
+
+
+def months(service_buckets: list[dict]) -> dict[str, int]:
+    return {b["start"][:7]: b["count"] for b in service_buckets if b["count"]}
+
+
+@pytest.mark.parametrize(("q", "topic"), QUERIES)
+def test_floor_matches_and_counts_what_the_service_does(sample_index: BuiltIndex, q: str, topic: str | None) -> None:
+    want, got = service(sample_index, q, topic), floor(sample_index, q, topic)
+    assert got["total"] == want["total"]
+    for name in ("topics", "entities"):
+        assert got["facets"][name] == want["facets"][name], name
+    assert {b["start"]: b["count"] for b in got["facets"]["published_at"]} == months(want["facets"]["published_at"])
+    assert len(got["hits"]) == len(want["hits"]) == min(10, want["total"])
+    for hit in got["hits"]:
+        assert set(HIT_ATTRIBUTES) <= hit.keys()
+        if topic:
+            assert topic in hit["topics"]
+    if want["total"] and want["matched"] == "all":
+        assert {h["slug"] for h in got["hits"]} == {h["slug"] for h in want["hits"]} or want["total"] > 10
+        assert any("<b>" in h["highlights"]["snippet"] + h["highlights"]["title"] for h in got["hits"])
+
+
+def test_floor_falls_back_to_any_word_when_the_service_does(sample_index: BuiltIndex) -> None:
+    want = service(sample_index, "europe gas storage", None)
+    assert want["matched"] == "any"
+    every_word = floor(sample_index, "europe gas storage", None)
+    calls = _floor_app.Calls(fallback=False)
+    index = sample_index.open()
+    strict = _floor_app.Floor(index, sample_index.config, calls).search(index.searcher(), "europe gas storage")
+    assert strict["total"] < every_word["total"] == want["total"]
+
+
+def test_engine_calls_list_names_every_step_of_the_floor() -> None:
+    import inspect
+
+    source = inspect.getsource(_floor_app.Floor.search)
+    for step, where, _ in _floor_app.ENGINE_CALLS:
+        assert step in source, step  # each listed call is made under its name in Floor.search
+        assert where.startswith("SearchEngine.")
+    assert isinstance(tantivy.SnippetGenerator, type)
+
+
+def test_floor_app_serves_the_benchmark_urls(sample_index: BuiltIndex, tmp_path) -> None:
+    port = _bench.free_port()
+    argv = [sys.executable, str(REPO / "scripts" / "_floor_app.py"), "--index-dir", str(sample_index.index_dir)]
+    server = _bench.Server("floor", [*argv, "--port", str(port)], port, tmp_path / "floor.log")
+    server.start()
+    try:
+        query = urllib.parse.urlencode([("q", "oil"), ("facets", ",".join(FACETS)), ("per_page", "10")])
+        with urllib.request.urlopen(f"{server.base_url}/search?{query}", timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["total"] == service(sample_index, "oil", None)["total"] > 0
+        assert set(body["facets"]) == set(FACETS)
+    finally:
+        server.stop()
