@@ -70,3 +70,10 @@ class NotFoundError(ServiceError):
 class UnauthorizedError(ServiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class SemanticUnavailableError(ServiceError):
+    """Semantic ranking is enabled but its extra (the model and its runtime) is missing or damaged."""
+
+    code = "semantic_unavailable"
+    exit_code = 8

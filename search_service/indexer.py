@@ -51,6 +51,11 @@ class ImportReport:
     seconds: float = 0.0
     documents: int = 0
     generation: str | None = None
+    # Semantic ranking ([semantic] enabled): vectors computed, copied from the previous
+    # generation (text unchanged), and left for `search-service embed` (IndexerOptions.embed off).
+    embedded: int = 0
+    vectors_reused: int = 0
+    vectors_missing: int = 0
 
     @property
     def docs_per_s(self) -> float:
@@ -75,6 +80,8 @@ class IndexerOptions:
     threads: int = 2
     # Abort, leaving the live index untouched, once more records than this are rejected.
     max_rejects: int | None = None
+    # With [semantic] enabled: embed new and changed articles now (else `search-service embed` does).
+    embed: bool = True
 
 
 class SlugLedger:
@@ -209,6 +216,11 @@ class Indexer:
         self.key = config.key_field.name
         self.schema = build_schema(config)
         self._build = document_builder(config)
+        self._embedder: Any = None
+        if config.semantic.enabled:
+            from .semantic import check_available
+
+            check_available()
 
     # -- operations -------------------------------------------------------------------------
 
@@ -218,15 +230,19 @@ class Indexer:
             started = time.perf_counter()
             self.store.remove_stale()
             previous = _PreviousKeys(self.store.current(), self.key)
-            with self._new_generation() as (generation, index, writer):
+            with (
+                self._new_generation() as (generation, index, writer),
+                self._vectors(generation, self.store.current()) as (build, vectors),
+            ):
                 batch = _Batch(ImportReport("rebuild", generation=generation.name))
                 for article in self._articles(read_items(paths), batch):
-                    writer.add_document(self._build(article))
+                    writer.add_document(build(article))
                     self._count(batch, previous.exists(article.slug))
                 # The final merge reads every new segment through mapped pages: the peak of a
                 # large build. Nothing else need be held by then.
                 previous.close()
                 batch.seen.clear()
+                _sync_vectors(vectors, batch.report)
                 writer.commit()
                 writer.wait_merging_threads()
             # Every old key seen again was counted as updated (slugs are unique in a batch).
@@ -247,12 +263,14 @@ class Indexer:
             searcher = index.searcher()
             writer = self._writer(index)
             try:
-                for article in self._articles(read_items(paths), batch):
-                    existed = self._exists(searcher, article.slug)
-                    writer.delete_documents_by_term(self.key, article.slug)
-                    writer.add_document(self._build(article))
-                    self._count(batch, existed)
-                batch.seen.clear()
+                with self._vectors(current, None) as (build, vectors):
+                    for article in self._articles(read_items(paths), batch):
+                        existed = self._exists(searcher, article.slug)
+                        writer.delete_documents_by_term(self.key, article.slug)
+                        writer.add_document(build(article))
+                        self._count(batch, existed)
+                    batch.seen.clear()
+                    _sync_vectors(vectors, batch.report)
                 writer.commit()
                 writer.wait_merging_threads()
             except BaseException:
@@ -281,7 +299,73 @@ class Indexer:
             writer.wait_merging_threads()
             return self._finish(report, index, started)
 
+    def embed_missing(self, on_progress: Callable[[int, int], None] = lambda seen, embedded: None) -> ImportReport:
+        """Embed every live article of the current generation that has no vector yet.
+
+        Each batch is on disk before the next starts, so a killed run loses at most one batch
+        and the next run carries on where it stopped."""
+        from .embeddings import ImportVectors, embeddings_dir
+
+        with self.store.writer_lock(), self._write_errors():
+            started = time.perf_counter()
+            current = self.store.current()
+            if current is None or current.fingerprint != self.config.fingerprint:
+                raise IndexNotReadyError(
+                    f"there is no index built by this config in {self.store.root}: run `search-service reindex`"
+                )
+            if not self.config.semantic.enabled:
+                raise ConfigError("[semantic] is not enabled in the index config: there is nothing to embed")
+            report = ImportReport("embed", generation=current.name)
+            directory = embeddings_dir(current.path)
+            vectors = ImportVectors(self.config.semantic, directory, self._load_embedder)
+            try:
+                for values in _live_values(current, self.config):
+                    before = vectors.embedded
+                    vectors.key(values)
+                    report.read += 1
+                    if vectors.embedded != before:
+                        vectors.writer.sync()
+                    on_progress(report.read, vectors.embedded)
+                vectors.sync()
+                on_progress(report.read, vectors.embedded)
+            finally:
+                report.embedded = vectors.embedded
+                vectors.close()
+            index = current.open(self.config)
+            return self._finish(report, index, started)
+
     # -- steps ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _vectors(
+        self, generation: Generation, previous: Generation | None
+    ) -> Iterator[tuple[Callable[[Article], tantivy.Document], Any]]:
+        """The document builder of one run, and with [semantic] enabled the run's vectors."""
+        if not self.config.semantic.enabled:
+            yield self._build, None
+            return
+        from .embeddings import ImportVectors, embeddings_dir
+
+        vectors = ImportVectors(
+            self.config.semantic,
+            embeddings_dir(generation.path),
+            self._load_embedder,
+            embeddings_dir(previous.path) if previous is not None else None,
+            embed=self.options.embed,
+        )
+        try:
+            yield document_builder(self.config, vectors.key), vectors
+        finally:
+            vectors.close()
+
+    def _load_embedder(self) -> Any:
+        """The model, loaded on the first text to embed and kept for the Indexer's later runs."""
+        if self._embedder is None:
+            from .semantic import MODELS, Embedder
+
+            semantic = self.config.semantic
+            self._embedder = Embedder(MODELS[semantic.model], semantic.max_tokens, semantic.threads)
+        return self._embedder
 
     def _migrate_and_upsert(self, current: Generation | None, paths: Iterable[str], started: float) -> ImportReport:
         """The live index was built by another config (or there is none): build a new generation by
@@ -292,16 +376,20 @@ class Indexer:
         # Checked now, before any input is read: whether the live articles can be read back whole.
         carried = _stored_articles(current, _carried_config(current)) if current else iter(())
         previous = _PreviousKeys(current, self.key)
-        with self._new_generation() as (generation, index, writer):
+        with (
+            self._new_generation() as (generation, index, writer),
+            self._vectors(generation, current) as (build, vectors),
+        ):
             batch = _Batch(ImportReport("incremental", generation=generation.name))
             for article in self._articles(read_items(paths), batch):
-                writer.add_document(self._build(article))
+                writer.add_document(build(article))
                 self._count(batch, previous.exists(article.slug))
             previous.close()
             for article in carried:
                 if article.slug not in batch.seen:
-                    writer.add_document(self._build(article))
+                    writer.add_document(build(article))
             batch.seen.clear()
+            _sync_vectors(vectors, batch.report)
             writer.commit()
             writer.wait_merging_threads()
         self.store.publish(generation)
@@ -410,6 +498,27 @@ def _is_live(searcher: tantivy.Searcher, schema: tantivy.Schema, key: str, slug:
     # Not doc_freq: it still counts deleted documents until their segment is merged.
     query = tantivy.Query.term_query(schema, key, slug)
     return bool(searcher.search(query, 1, count=False).hits)
+
+
+def _sync_vectors(vectors: Any, report: ImportReport) -> None:
+    """Vectors on disk before the commit that makes their documents visible; counts in the report."""
+    if vectors is None:
+        return
+    vectors.sync()
+    report.embedded, report.vectors_reused, report.vectors_missing = vectors.embedded, vectors.reused, vectors.missing
+
+
+def _live_values(generation: Generation, config: IndexConfig) -> Iterator[dict[str, Any]]:
+    """Every live document of `generation` as stored values by article attribute, a page at a time."""
+    offset = 0
+    while True:
+        searcher = generation.open(config).searcher()
+        hits = searcher.search(tantivy.Query.all_query(), limit=CARRY_PAGE, offset=offset, count=False).hits
+        for _, address in hits:
+            yield stored_article(config, searcher.doc(address))
+        if len(hits) < CARRY_PAGE:
+            return
+        offset += len(hits)
 
 
 def _abandon(writer: tantivy.IndexWriter) -> None:

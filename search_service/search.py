@@ -46,6 +46,7 @@ class SearchRequest:
     prefix: bool = False
     typos: bool = True
     highlight: bool = True
+    semantic: bool = True  # fuse with the nearest articles by embedding, when [semantic] is enabled
 
     @property
     def cache_key(self) -> tuple:
@@ -151,6 +152,11 @@ class SearchEngine:
             if ranking.recency_weight > 0 and config.histogram_field
             else None
         )
+        self.semantic = None
+        if config.semantic.enabled:
+            from .semantic import SemanticRanker
+
+            self.semantic = SemanticRanker(config)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -217,6 +223,9 @@ class SearchEngine:
             plan = self.plan(request, searcher, require_all=False)
             result = self._top(searcher, plan, request)
             matched = "any"
+        semantic = self.semantic is not None and request.semantic and plan.sort == "relevance"
+        if semantic and (time.perf_counter() - started) * 1000 <= self.budget_ms:
+            result, semantic = self._semantic_top(searcher, plan, request)
         # Past the time budget, answer with what is known rather than hold the worker longer.
         over_budget = (time.perf_counter() - started) * 1000 > self.budget_ms
         degraded = ["highlights", "facets"] if over_budget else []
@@ -236,7 +245,27 @@ class SearchEngine:
             "date_interval": interval,
             "cached": False,
             "degraded": degraded,
+            "semantic": bool(semantic),
         }
+
+    def _semantic_top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tuple[Ranked, bool]:
+        """The lexical ranking fused with the nearest articles by embedding (semantic.py)."""
+        depth = self.semantic.semantic.depth
+        head = self._top(searcher, plan, dataclasses.replace(request, page=1, per_page=depth))
+        excluded = [q for q in (self.builder.term(t) for t in plan.parsed.excluded) if q is not None]
+
+        def restrict(term: tantivy.Query) -> tantivy.Query:
+            clauses = [(tantivy.Occur.Must, plan.query(term))]
+            return tantivy.Query.boolean_query(clauses + [(tantivy.Occur.MustNot, q) for q in excluded])
+
+        def tail(offset: int, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
+            return searcher.search(plan.query(), limit, count=False, offset=offset).hits
+
+        hits, count, used = self.semantic.top(
+            searcher, self.schema, self.reader.current().generation.path, request.q,
+            (list(head.hits), head.count), tail, restrict, (request.page - 1) * request.per_page, request.per_page,
+        )  # fmt: skip
+        return Ranked(hits, count), used
 
     def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:
         offset = (request.page - 1) * request.per_page
@@ -399,9 +428,10 @@ class SearchEngine:
                 (tantivy.Occur.MustNot, tantivy.Query.term_query(self.schema, key, slug)),
             ]
         )
-        result = searcher.search(query, limit)
+        found = self._semantic_related(searcher, address, slug, limit) if self.semantic is not None else None
+        result = searcher.search(query, limit).hits if found is None else found
         hits = []
-        for score, hit_address in result.hits:
+        for score, hit_address in result:
             article = stored_article(self.config, searcher.doc(hit_address))
             hits.append(
                 {
@@ -413,6 +443,28 @@ class SearchEngine:
                 }
             )
         return hits
+
+    def _semantic_related(
+        self, searcher: tantivy.Searcher, address: tantivy.DocAddress, slug: str, limit: int
+    ) -> list[tuple[float, tantivy.DocAddress]] | None:
+        """Nearest by embedding, never the article itself nor an exact duplicate (same title and
+        body); None when the article has no vector yet (more-like-this answers then)."""
+        own = stored_article(self.config, searcher.doc(address))
+        not_self = tantivy.Query.term_query(self.schema, self.config.key_field.name, slug)
+
+        def restrict(term: tantivy.Query) -> tantivy.Query:
+            return tantivy.Query.boolean_query([(tantivy.Occur.Must, term), (tantivy.Occur.MustNot, not_self)])
+
+        generation = self.reader.current().generation.path
+        near = self.semantic.neighbours(searcher, self.schema, generation, own, limit + 5, restrict)
+        if near is None:
+            return None
+        hits = []
+        for hit_address, score in near:
+            other = stored_article(self.config, searcher.doc(hit_address))
+            if (other.get("title"), other.get("body_md")) != (own.get("title"), own.get("body_md")):
+                hits.append((score, hit_address))
+        return hits[:limit]
 
     def _more_like_this(self, searcher: tantivy.Searcher, address: tantivy.DocAddress) -> tantivy.Query:
         return tantivy.Query.more_like_this_query(
