@@ -218,6 +218,14 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         typos: Annotated[
             bool, Query(description="Tolerate typos (one edit, two in long words).", examples=[True])
         ] = True,
+        semantic: Annotated[
+            bool,
+            Query(
+                description="Fuse the ranking with the nearest articles by meaning (when the index has "
+                "[semantic] enabled; `off` ranks by the words alone). The response's `semantic` says if it was used.",
+                examples=[True],
+            ),
+        ] = True,
     ) -> JSON:
         if page * per_page > settings.max_page_depth:
             raise InvalidParameterError(
@@ -230,7 +238,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         search_request = build_request(
             request, q, topic, entity, lang, published_after, published_before,
             sort=sort, page=page, per_page=per_page, facets=wanted, facet_size=facet_size,
-            date_interval=date_interval, prefix=prefix, typos=typos,
+            date_interval=date_interval, prefix=prefix, typos=typos, semantic=semantic,
         )  # fmt: skip
         return JSON(app.state.engine.search(search_request))
 

@@ -10,6 +10,7 @@ first use, so without the `semantic` extra the rest of the service never sees it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import threading
@@ -76,13 +77,20 @@ def locate(file: ModelFile) -> Path:
         raise SemanticUnavailableError(
             f"{file.distribution} is installed but has no {file.path}: reinstall it with {INSTALL_HINT}"
         )
-    digest = sha256_file(path)
+    stat = path.stat()
+    digest = _verified_digest(str(path), stat.st_size, stat.st_mtime_ns)
     if digest != file.sha256:
         raise SemanticUnavailableError(
             f"{path} has sha256 {digest}, not the pinned {file.sha256}: the file is damaged or another "
             f"version; reinstall with {INSTALL_HINT}"
         )
     return path
+
+
+@functools.lru_cache(maxsize=8)
+def _verified_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Hashed once per process and file version (size and mtime are part of the cache key)."""
+    return sha256_file(Path(path))
 
 
 def sha256_file(path: Path) -> str:
@@ -184,7 +192,8 @@ def embedded_text(values: dict[str, Any], fields: Iterable[str], max_tokens: int
         value = values.get(name) or ""
         if isinstance(value, list):
             value = ", ".join(value)
-        value = " ".join(str(value).split())
+        # Whitespace collapsed on a prefix only: a 1 MB body is never split whole.
+        value = " ".join(str(value)[: 2 * budget].split())
         for part in parts:  # a body that opens with the summary (a lede repeated) says it once
             if value.startswith(part):
                 value = value[len(part) :].lstrip()

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CLI, REPO, REUTERS, SHIPPED_CONFIG, cli_env, iter_jsonl, write_jsonl
+from conftest import CLI, REPO, REUTERS, SHIPPED_CONFIG, api_client, cli_env, iter_jsonl, write_jsonl
 
 from search_service.config import IndexConfig, load_config
 from search_service.embeddings import VectorReader, embeddings_dir
-from search_service.errors import SemanticUnavailableError
+from search_service.errors import ConfigError, SemanticUnavailableError
 from search_service.indexer import Indexer, IndexerOptions
 from search_service.reader import IndexReader, index_stats
 from search_service.search import SearchEngine, SearchRequest
@@ -289,3 +289,48 @@ def test_related_is_nearest_by_embedding_never_itself_nor_an_exact_duplicate(sem
     first = records[0]["slug"]
     assert f"{first}-copy" not in [hit["slug"] for hit in engine.related(first, 10)]
     assert first not in [hit["slug"] for hit in engine.related(f"{first}-copy", 10)]
+
+
+def test_http_search_says_whether_semantic_ranking_was_used_and_related_uses_it(semantic_index):
+    index_dir, config, records = semantic_index
+    with api_client(index_dir, config_path=Path(config.path)) as client:
+        query = {"q": records[5]["title"], "facets": "topics"}
+        on = client.get("/search", params=query).json()
+        off = client.get("/search", params=query | {"semantic": "off"}).json()
+        assert (on["semantic"], off["semantic"]) == (True, False)
+        assert on["total"] == off["total"] and on["facets"] == off["facets"]
+        assert client.get("/search", params={"q": "x", "semantic": "maybe"}).status_code == 422
+        related = client.get(f"/articles/{records[5]['slug']}/related", params={"limit": 3}).json()["related"]
+        assert len(related) == 3 and records[5]["slug"] not in [hit["slug"] for hit in related]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("fusion", "average", "fusion must be convex or rrf"),
+        ("lexical_weight", 1.5, "lexical_weight must be between 0 and 1"),
+        ("max_tokens", 1000, "max_tokens must be 1 to 256"),
+        ("fields", ["title", "byline"], "fields must list article attributes"),
+        ("model", "bert-large", "model must be one of"),
+        ("depth", 0, "depth must be at least 1"),
+    ],
+)
+def test_an_invalid_semantic_section_is_refused_saying_what_to_fix(tmp_path: Path, key: str, value: Any, words: str):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        semantic_config(tmp_path, **{key: value})
+
+
+def test_semantic_is_off_by_default_and_the_service_then_needs_none_of_it(shipped_config: IndexConfig):
+    assert shipped_config.semantic.enabled is False
+    code = (
+        "import sys\n"
+        "for name in ('numpy', 'onnxruntime', 'tokenizers'): sys.modules[name] = None\n"
+        "from search_service.config import load_config\n"
+        "from search_service.search import SearchEngine\n"
+        "from search_service.indexer import Indexer\n"
+        "from search_service.store import IndexStore\n"
+        "Indexer(IndexStore(sys.argv[1]), load_config())\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, "/nonexistent-index"], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "ok", run.stderr
