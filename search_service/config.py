@@ -116,6 +116,10 @@ class SemanticConfig:
     lexical_weight: float = 0.3
     rrf_k: float = 60.0
     depth: int = 100
+    # Feedback in vector space: the query vector moved towards its best `feedback_docs` fused hits
+    # (by feedback_weight times their mean), then searched and fused again. 0 turns it off.
+    feedback_docs: int = 0
+    feedback_weight: float = 0.5
 
     def indexed(self) -> dict[str, Any]:
         """What decides the vectors written at import: part of the fingerprint when enabled."""

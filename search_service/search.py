@@ -250,6 +250,8 @@ class SearchEngine:
 
     def _semantic_top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tuple[Ranked, bool]:
         """The lexical ranking fused with the nearest articles by embedding (semantic.py)."""
+        from .semantic import corrected_text
+
         depth = self.semantic.semantic.depth
         head = self._top(searcher, plan, dataclasses.replace(request, page=1, per_page=depth))
         excluded = [q for q in (self.builder.term(t) for t in plan.parsed.excluded) if q is not None]
@@ -261,8 +263,11 @@ class SearchEngine:
         def tail(offset: int, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
             return searcher.search(plan.query(), limit, count=False, offset=offset).hits
 
+        body = self.snippet_fields[0]
+        known = lambda token: searcher.doc_freq(body, token) > 0  # noqa: E731 - a word some article has
+        text = corrected_text(request.q, plan.corrections, self.body_analyzer.analyze, known)
         hits, count, used = self.semantic.top(
-            searcher, self.schema, self.reader.current().generation.path, request.q,
+            searcher, self.schema, self.reader.current().generation.path, text,
             (list(head.hits), head.count), tail, restrict, (request.page - 1) * request.per_page, request.per_page,
         )  # fmt: skip
         return Ranked(hits, count), used

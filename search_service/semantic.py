@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import string
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -211,6 +212,32 @@ def text_key(spec: ModelSpec, max_tokens: int, text: str) -> bytes:
     return hashlib.sha256(f"{spec.name}\0{max_tokens}\0{text}".encode()).digest()[:16]
 
 
+def corrected_text(
+    text: str,
+    corrections: dict[str, tuple[str, ...]],
+    analyze: Callable[[str], list[str]],
+    known: Callable[[str], bool] = lambda token: False,
+) -> str:
+    """The query as the model should read it: each word that the lexical stage corrected and that
+    no article has (`known(token)` false: a typo, not a rare word) spelled as its first
+    correction, the one-edit spelling that analyzes to it (how it was found), else the corrected
+    term itself. The model reads a typo as unrelated word pieces."""
+    if not corrections:
+        return text
+    from .query import one_edit_words
+
+    words = []
+    for word in text.split():
+        core = word.strip(string.punctuation).lower()
+        fixes = corrections.get(core)
+        if fixes and not any(known(token) for token in analyze(core)):
+            target = [fixes[0]]
+            spelled = sorted((v for v in one_edit_words(core) if analyze(v) == target), key=lambda v: (len(v), v))
+            word = spelled[0] if spelled else fixes[0]
+        words.append(word)
+    return " ".join(words)
+
+
 # -- fusion ----------------------------------------------------------------------------------------
 
 
@@ -346,6 +373,10 @@ class SemanticRanker:
         vector = self.query_vector(text)
         dense = self.nearest_documents(searcher, schema, view, vector, depth, restrict)
         fused = self.fuse(searcher, view, vector, head, dense)
+        if self.semantic.feedback_docs:
+            vector = self.feedback(searcher, view, vector, fused)
+            dense = self.nearest_documents(searcher, schema, view, vector, depth, restrict)
+            fused = self.fuse(searcher, view, vector, head, dense)
         if offset + limit <= len(fused):
             return fused[offset : offset + limit], count, True
         shown = {_address_key(a) for _, a in fused}
@@ -355,6 +386,20 @@ class SemanticRanker:
             start : start + limit - max(len(fused) - offset, 0)
         ]
         return fused[offset:] + tail, count, True
+
+    def feedback(self, searcher: Any, view: Any, vector: np.ndarray, fused: list[tuple[float, Any]]) -> np.ndarray:
+        """The query vector moved towards the mean vector of the best fused hits, unit length again."""
+        import numpy as np
+
+        from .schema import EMBEDDING_FIELD
+
+        best = [address for _, address in fused[: self.semantic.feedback_docs]]
+        rows = view.rows_of(searcher.fast_field_values(EMBEDDING_FIELD, best) if best else [])
+        rows = rows[rows >= 0]
+        if not len(rows):
+            return vector
+        moved = vector + self.semantic.feedback_weight * np.asarray(view.matrix[rows]).mean(axis=0)
+        return (moved / np.linalg.norm(moved)).astype(np.float32)
 
     def neighbours(
         self, searcher: Any, schema: Any, generation_path: Path, values: dict[str, Any], k: int, restrict: Any

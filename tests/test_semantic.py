@@ -334,3 +334,36 @@ def test_semantic_is_off_by_default_and_the_service_then_needs_none_of_it(shippe
     )
     run = subprocess.run([sys.executable, "-c", code, "/nonexistent-index"], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "ok", run.stderr
+
+
+def test_vector_feedback_keeps_the_match_set_and_moves_the_query_towards_its_best_hits(semantic_index):
+    index_dir, config, records = semantic_index
+    feedback = dataclasses.replace(config, semantic=dataclasses.replace(config.semantic, feedback_docs=2))
+    engine = engine_for(index_dir, feedback)
+    query = records[5]["title"]
+    plain = engine_for(index_dir, config).search(SearchRequest(q=query, per_page=30))
+    moved = engine.search(SearchRequest(q=query, per_page=30))
+    assert moved["semantic"] and moved["total"] == plain["total"]
+    assert moved["hits"][0]["slug"] == records[5]["slug"]
+    slugs = [hit["slug"] for hit in moved["hits"]]
+    assert len(slugs) == len(set(slugs))
+    vector = engine.semantic.query_vector(query)
+    view = engine.semantic.view(IndexStore(index_dir).current().path)
+    fused = [(0.0, address) for _, address in engine.reader.searcher().search(
+        engine.plan(SearchRequest(q=query), engine.reader.searcher()).query(), 2).hits]  # fmt: skip
+    shifted = engine.semantic.feedback(engine.reader.searcher(), view, vector, fused)
+    assert abs(float(np.linalg.norm(shifted)) - 1.0) < 1e-5
+    assert 0.5 < float(shifted @ vector) < 0.99999
+
+
+def test_the_model_reads_a_typo_as_the_word_the_lexical_stage_corrected_it_to(shipped_config: IndexConfig):
+    from search_service.query import QueryBuilder
+    from search_service.schema import build_schema
+    from search_service.semantic import corrected_text
+
+    analyze = QueryBuilder(shipped_config, build_schema(shipped_config)).analyzers["text"].analyze
+    corrections = {"protien": ("protein",), "interacitons": ("interact",), "rarer": ("rare",)}
+    known = {"rarer"}.__contains__
+    text = corrected_text("Protien interacitons, rarer words", corrections, analyze, lambda t: known(t))
+    assert text == "protein interactions rarer words"
+    assert corrected_text("no typos here", {}, analyze) == "no typos here"

@@ -39,6 +39,10 @@ VARIANTS = [
     ("convex 0.3 / 0.7, depth 200", {"depth": 200}),
     ("rrf k 60, depth 100", {"fusion": "rrf", "rrf_k": 60.0}),
     ("rrf k 20, depth 100", {"fusion": "rrf", "rrf_k": 20.0}),
+    ("convex 0.3 / 0.7 + vector feedback: 3 best hits, weight 0.5", {"feedback_docs": 3, "feedback_weight": 0.5}),
+    ("convex 0.3 / 0.7 + vector feedback: 3 best hits, weight 1.0", {"feedback_docs": 3, "feedback_weight": 1.0}),
+    ("convex 0.3 / 0.7 + vector feedback: 5 best hits, weight 0.5", {"feedback_docs": 5, "feedback_weight": 0.5}),
+    ("convex 0.3 / 0.7 + vector feedback: 1 best hit, weight 0.5", {"feedback_docs": 1, "feedback_weight": 0.5}),
 ]
 
 
