@@ -336,16 +336,19 @@ class SemanticRanker:
 
         from .schema import EMBEDDING_FIELD
 
-        found: dict[Any, float] = {}
+        found: dict[Any, tuple[Any, float]] = {}
         skip = 0
         for _ in range(DENSE_ROUNDS):
             rows = view.nearest(vector, k, skip)
-            for row, score in rows:
-                term = tantivy.Query.term_query(schema, EMBEDDING_FIELD, view.key_id(row))
-                for _, address in searcher.search(restrict(term), k, count=False).hits:
-                    found.setdefault(_address_key(address), (address, score))
-                if len(found) >= k:
-                    break
+            cosine = {view.key_id(row): score for row, score in rows}
+            if cosine:
+                # One lookup for all the rows' documents; their ids tell which row each one is.
+                query = restrict(tantivy.Query.term_set_query(schema, EMBEDDING_FIELD, list(cosine)))
+                addresses = [address for _, address in searcher.search(query, 4 * k, count=False).hits]
+                ids = searcher.fast_field_values(EMBEDDING_FIELD, addresses) if addresses else []
+                for address, key in zip(addresses, ids, strict=True):
+                    if key in cosine:
+                        found.setdefault(_address_key(address), (address, cosine[key]))
             if len(found) >= k or len(rows) < k:
                 break
             skip += k
