@@ -223,12 +223,16 @@ class SearchEngine:
             plan = self.plan(request, searcher, require_all=False)
             result = self._top(searcher, plan, request)
             matched = "any"
-        semantic = self.semantic is not None and request.semantic and plan.sort == "relevance"
-        if semantic and (time.perf_counter() - started) * 1000 <= self.budget_ms:
+        wanted = self.semantic is not None and request.semantic and plan.sort == "relevance"
+        skipped = wanted and (time.perf_counter() - started) * 1000 > self.budget_ms
+        semantic = False
+        if wanted and not skipped:
             result, semantic = self._semantic_top(searcher, plan, request)
         # Past the time budget, answer with what is known rather than hold the worker longer.
         over_budget = (time.perf_counter() - started) * 1000 > self.budget_ms
         degraded = ["highlights", "facets"] if over_budget else []
+        if skipped:
+            degraded.append("semantic")
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = self._hits(searcher, plan, request, result)

@@ -367,3 +367,11 @@ def test_the_model_reads_a_typo_as_the_word_the_lexical_stage_corrected_it_to(sh
     text = corrected_text("Protien interacitons, rarer words", corrections, analyze, lambda t: known(t))
     assert text == "protein interactions rarer words"
     assert corrected_text("no typos here", {}, analyze) == "no typos here"
+
+
+def test_a_search_already_over_its_time_budget_skips_semantic_ranking_and_says_so(semantic_index):
+    index_dir, config, records = semantic_index
+    engine = SearchEngine(IndexReader(IndexStore(index_dir), config, interval=0.0), config, budget_ms=0.0)
+    result = engine.search(SearchRequest(q=records[5]["title"]))
+    assert result["semantic"] is False
+    assert "semantic" in result["degraded"] and result["hits"]
