@@ -375,3 +375,18 @@ def test_a_search_already_over_its_time_budget_skips_semantic_ranking_and_says_s
     result = engine.search(SearchRequest(q=records[5]["title"]))
     assert result["semantic"] is False
     assert "semantic" in result["degraded"] and result["hits"]
+
+
+def test_evaluate_reports_semantic_on_and_off(tmp_path: Path):
+    records = reuters(6)
+    corpus = write_jsonl(tmp_path / "a.jsonl", records)
+    (tmp_path / "q.tsv").write_text("".join(f"q{i}\t{r['title']}\n" for i, r in enumerate(records[:3])))
+    (tmp_path / "qrels.tsv").write_text("".join(f"q{i}\t{r['slug']}\t1\n" for i, r in enumerate(records[:3])))
+    base = [*CLI, "evaluate", "--corpus", str(corpus), "--queries", str(tmp_path / "q.tsv")]
+    base += ["--qrels", str(tmp_path / "qrels.tsv"), "--json"]
+    for value in ("on", "off"):
+        run = subprocess.run([*base, "--semantic", value], capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["recall@100"] == 1.0
+    run = subprocess.run([*base, "--semantic", "maybe"], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 2 and "--semantic must be on or off" in run.stderr
