@@ -233,6 +233,14 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             Literal["on", "off"],
             Query(description="off: rank by relevance alone for this request (A/B comparisons).", examples=["off"]),
         ] = "on",
+        semantic: Annotated[
+            bool,
+            Query(
+                description="Fuse the ranking with the nearest articles by meaning (when the index has "
+                "[semantic] enabled; `off` ranks by the words alone). The response's `semantic` says if it was used.",
+                examples=[True],
+            ),
+        ] = True,
     ) -> JSON:
         if page * per_page > settings.max_page_depth:
             raise InvalidParameterError(
@@ -246,6 +254,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             request, q, topic, entity, lang, published_after, published_before,
             sort=sort, page=page, per_page=per_page, facets=wanted, facet_size=facet_size,
             date_interval=date_interval, prefix=prefix, typos=typos, freshness=freshness == "on",
+            semantic=semantic,
         )  # fmt: skip
         result = app.state.engine.search(search_request)
         return JSON(app.state.analytics.record(search_request, result, request.headers.get(ANALYTICS_HEADER)))

@@ -139,6 +139,36 @@ def delete(
 
 
 @app.command()
+def embed(index_dir: IndexDir = None, config: ConfigPath = None, as_json: AsJson = False) -> None:
+    """Embed the live articles that have no vector yet ([semantic]); safe to kill and run again."""
+
+    def action() -> int:
+        settings = _settings(index_dir, config)
+        index_config = load_config(settings.config_path)
+        # The bar counts articles embedded (its rate is articles/s embedded); those already done only pass by.
+        with tqdm(unit=" articles", desc="embedded", file=sys.stderr, disable=None, smoothing=0.1) as bar:
+
+            def progress(seen: int, embedded: int) -> None:
+                if embedded != bar.n:
+                    bar.update(embedded - bar.n)
+                    bar.set_postfix(looked_at=seen, refresh=False)
+
+            indexer = Indexer(IndexStore(settings.index_dir), index_config)
+            report = indexer.embed_missing(progress)
+        if as_json:
+            typer.echo(json.dumps(report.as_dict()))
+        else:
+            rate = report.embedded / report.seconds if report.seconds else 0.0
+            typer.echo(
+                f"embed: {report.read} articles looked at, {report.embedded} embedded; "
+                f"{report.seconds:.1f} s, {rate:,.1f} articles/s embedded ({report.generation})"
+            )
+        return 0
+
+    _run(action)
+
+
+@app.command()
 def stats(
     index_dir: IndexDir = None,
     config: ConfigPath = None,
@@ -189,6 +219,14 @@ def evaluate(
     now: Annotated[
         str | None, typer.Option("--now", help="Measure articles' ages from this ISO date or datetime (UTC).")
     ] = None,
+    semantic: Annotated[
+        str | None,
+        typer.Option(
+            "--semantic",
+            help="on: [semantic] enabled (the index is built with vectors); off: lexical ranking only. "
+            "Default: as the config says.",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """nDCG@10, MAP@100 and Recall@100 of the /search ranking on a judged query set."""
@@ -201,10 +239,13 @@ def evaluate(
             raise InputError("give --corpus ARTICLES (indexed into a temporary index) or --index-dir DIR")
         if freshness not in ("on", "off"):
             raise InputError(f"--freshness must be on or off (got {freshness!r})")
+        if semantic not in (None, "on", "off"):
+            raise InputError(f"--semantic must be on or off (got {semantic!r})")
         settings = _settings(None, config)
+        use = None if semantic is None else semantic == "on"
         result = evaluate_corpus(
             load_config(settings.config_path), queries, qrels, corpus, index_dir, typos,
-            freshness=freshness == "on", now=parse_when("--now", now),
+            freshness=freshness == "on", now=parse_when("--now", now), semantic=use,
         )  # fmt: skip
         if as_json:
             typer.echo(json.dumps(result.metrics))

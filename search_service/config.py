@@ -134,6 +134,30 @@ class ContentConfig:
         return bool(self.drop_sections or self.drop_paragraphs)
 
 
+class SemanticConfig:
+    """[semantic]: embeddings at import and hybrid ranking (needs the `semantic` extra when enabled)."""
+
+    enabled: bool = False
+    model: str = "all-MiniLM-L6-v2-onnx-int8"
+    # Article attributes embedded, in order, joined by newlines and truncated at max_tokens tokens.
+    fields: tuple[str, ...] = ("title", "summary", "body_text")
+    max_tokens: int = 256
+    batch_size: int = 32
+    threads: int = 1
+    fusion: str = "convex"
+    lexical_weight: float = 0.3
+    rrf_k: float = 60.0
+    depth: int = 100
+    # Feedback in vector space: the query vector moved towards its best `feedback_docs` fused hits
+    # (by feedback_weight times their mean), then searched and fused again. 0 turns it off.
+    feedback_docs: int = 0
+    feedback_weight: float = 0.5
+
+    def indexed(self) -> dict[str, Any]:
+        """What decides the vectors written at import: part of the fingerprint when enabled."""
+        return {"model": self.model, "fields": list(self.fields), "max_tokens": self.max_tokens, "ids": "u64"}
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     analyzers: dict[str, AnalyzerConfig]
@@ -143,6 +167,7 @@ class IndexConfig:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     path: str = ""
     content: ContentConfig = field(default_factory=ContentConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
 
     @property
     def key_field(self) -> FieldConfig:
@@ -199,6 +224,8 @@ class IndexConfig:
         }
         if self.content:  # rules decide the indexed text; without any, fingerprints stay as they were
             indexed["content"] = asdict(self.content)
+        if self.semantic.enabled:
+            indexed["semantic"] = self.semantic.indexed()
         blob = json.dumps(indexed, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -235,13 +262,15 @@ def parse_config(raw: dict[str, Any], path: str = "<config>", recorded: bool = F
     snippets = _section(SnippetConfig, raw.get("snippets", {}), "snippets", problems)
     ranking = _ranking(raw.get("ranking", {}), problems)
     content = _content(raw.get("content", {}), problems)
-    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking", "content"}
+    semantic = _section(SemanticConfig, raw.get("semantic", {}), "semantic", problems)
+    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking", "content", "semantic"}
     if unknown:
         problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
     _check_whole(fields, snippets, ranking, problems)
+    _check_semantic(semantic, problems)
     if problems:
         raise ConfigError(f"invalid index config {path}:\n  - " + "\n  - ".join(problems))
-    return IndexConfig(analyzers, fields, limits, snippets, ranking, path, content)
+    return IndexConfig(analyzers, fields, limits, snippets, ranking, path, content, semantic)
 
 
 def _table(raw: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
@@ -490,6 +519,25 @@ def _check_fallback(fields: dict[str, FieldConfig], ranking: RankingConfig, prob
     missing = [name for name in searched if name not in boosted]
     if missing:
         problems.append(f"[ranking].fallback_boosts must weigh every searched field; missing: {', '.join(missing)}")
+
+
+def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
+    from .semantic import MODELS
+
+    if semantic.model not in MODELS:
+        problems.append(f"[semantic].model must be one of {', '.join(MODELS)} (got {semantic.model!r})")
+    elif not 1 <= semantic.max_tokens <= MODELS[semantic.model].max_tokens:
+        problems.append(f"[semantic].max_tokens must be 1 to {MODELS[semantic.model].max_tokens}")
+    unknown = [f for f in semantic.fields if f not in ARTICLE_ATTRIBUTES]
+    if unknown or not semantic.fields:
+        problems.append(f"[semantic].fields must list article attributes ({', '.join(ARTICLE_ATTRIBUTES)})")
+    if semantic.fusion not in ("convex", "rrf"):
+        problems.append(f"[semantic].fusion must be convex or rrf (got {semantic.fusion!r})")
+    if not 0 <= semantic.lexical_weight <= 1:
+        problems.append("[semantic].lexical_weight must be between 0 and 1")
+    for name in ("batch_size", "threads", "depth"):
+        if isinstance(getattr(semantic, name), bool) or getattr(semantic, name) < 1:
+            problems.append(f"[semantic].{name} must be at least 1")
 
 
 def _check_whole(

@@ -13,6 +13,7 @@ from .article import Article
 from .config import IndexConfig
 from .content import ContentRules
 from .render import cjk_text, markdown_to_text
+from .schema import EMBEDDING_FIELD
 
 
 def article_values(article: Article, rules: ContentRules | None = None) -> dict[str, Any]:
@@ -24,8 +25,11 @@ def article_values(article: Article, rules: ContentRules | None = None) -> dict[
     return values
 
 
-def document_builder(config: IndexConfig) -> Callable[[Article], tantivy.Document]:
-    """A function turning an article into a document.
+def document_builder(
+    config: IndexConfig, embedding_key: Callable[[dict[str, Any]], int] | None = None
+) -> Callable[[Article], tantivy.Document]:
+    """A function turning an article into a document; `embedding_key` (semantic ranking) names the
+    vector of the article's values, added as its `_embedding` value.
 
     The field plan is worked out once and grouped by kind: this runs for every imported article,
     on the same core as tantivy's indexing threads, so its loops are kept flat.
@@ -54,6 +58,8 @@ def document_builder(config: IndexConfig) -> Callable[[Article], tantivy.Documen
             doc.add_integer(seconds, int(value.timestamp()))
         for name, source in stored:
             doc.add_bytes(name, orjson.dumps(values[source]))
+        if embedding_key is not None:
+            doc.add_unsigned(EMBEDDING_FIELD, embedding_key(values))
         return doc
 
     return build

@@ -123,3 +123,10 @@ class UnavailableError(ServiceError):
 class UnsupportedMediaTypeError(ServiceError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class SemanticUnavailableError(ServiceError):
+    """Semantic ranking is enabled but its extra (the model and its runtime) is missing or damaged."""
+
+    code = "semantic_unavailable"
+    exit_code = 8

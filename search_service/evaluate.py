@@ -5,6 +5,7 @@ Metrics come from ir-measures (backed by pytrec_eval), not from hand-written for
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import string
@@ -84,13 +85,19 @@ def add_typos(text: str, seed: int) -> str:
 
 
 def evaluate(
-    engine: SearchEngine, queries: dict[str, str], qrels: list[ir_measures.Qrel], freshness: bool = True
+    engine: SearchEngine,
+    queries: dict[str, str],
+    qrels: list[ir_measures.Qrel],
+    freshness: bool = True,
+    semantic: bool = True,
 ) -> Evaluation:
     started = time.perf_counter()
     run: list[ir_measures.ScoredDoc] = []
     timings: list[float] = []
     for qid, text in queries.items():
-        request = SearchRequest(q=text, per_page=DEPTH, facets=(), highlight=False, freshness=freshness)
+        request = SearchRequest(
+            q=text, per_page=DEPTH, facets=(), highlight=False, freshness=freshness, semantic=semantic
+        )
         t0 = time.perf_counter()
         result = engine.search(request)
         timings.append((time.perf_counter() - t0) * 1000)
@@ -120,11 +127,16 @@ def evaluate_corpus(
     typo_seed: int | None = None,
     freshness: bool = True,
     now: datetime | None = None,
+    semantic: bool | None = None,
 ) -> Evaluation:
     """Index `corpus` into a temporary index (or use `index_dir`), then evaluate.
 
     `freshness=False` ranks by relevance alone; `now` pins the moment articles' ages are measured from.
-    """
+    `semantic`: True turns [semantic] on (the index must be built with it: embedding at import),
+    False ranks lexically (per request, so an index built with vectors is measured both ways),
+    None takes the config as it is."""
+    if semantic:
+        config = dataclasses.replace(config, semantic=dataclasses.replace(config.semantic, enabled=True))
     queries = read_queries(queries_path)
     if typo_seed is not None:
         queries = {qid: add_typos(text, typo_seed) for qid, text in queries.items()}
@@ -135,4 +147,4 @@ def evaluate_corpus(
         if corpus:
             Indexer(store, config, IndexerOptions()).rebuild(corpus)
         engine = SearchEngine(IndexReader(store, config, interval=3600), config, now=now)
-        return evaluate(engine, queries, qrels, freshness)
+        return evaluate(engine, queries, qrels, freshness, semantic=semantic is not False)

@@ -57,6 +57,11 @@ class ImportReport:
     seconds: float = 0.0
     documents: int = 0
     generation: str | None = None
+    # Semantic ranking ([semantic] enabled): vectors computed, copied from the previous
+    # generation (text unchanged), and left for `search-service embed` (IndexerOptions.embed off).
+    embedded: int = 0
+    vectors_reused: int = 0
+    vectors_missing: int = 0
 
     @property
     def docs_per_s(self) -> float:
@@ -92,6 +97,8 @@ class IndexerOptions:
     # Whether each run is recorded in last_run.json (for `stats` and /metrics): the CLI's imports
     # are; the HTTP API's many small writes are counted in its own metrics instead.
     record_runs: bool = True
+    # With [semantic] enabled: embed new and changed articles now (else `search-service embed` does).
+    embed: bool = True
 
 
 class SlugLedger:
@@ -270,6 +277,11 @@ class Indexer:
         self.schema = build_schema(config)
         self._build = document_builder(config)
         self.journal = Journal(store.root)
+        self._embedder: Any = None
+        if config.semantic.enabled:
+            from .semantic import check_available
+
+            check_available()
 
     # -- operations -------------------------------------------------------------------------
 
@@ -279,18 +291,22 @@ class Indexer:
             started = time.perf_counter()
             self.store.remove_stale()
             previous = _PreviousKeys(self.store.current(), self.key)
-            with self._new_generation() as (generation, index, writer):
+            with (
+                self._new_generation() as (generation, index, writer),
+                self._vectors(generation, self.store.current()) as (build, vectors),
+            ):
                 report = ImportReport("rebuild", generation=generation.name)
                 batch = _Batch(report, max_rejects=self.options.max_rejects)
                 for article in self._articles(read_items(paths), batch):
-                    writer.add_document(self._build(article))
+                    writer.add_document(build(article))
                     self._count(report, previous.exists(article.slug))
                 # The final merge reads every new segment through mapped pages: the peak of a
                 # large build. Nothing else need be held by then.
                 previous.close()
                 batch.seen.clear()
+                _sync_vectors(vectors, batch.report)
                 writer.commit()
-                applied = self._replay_journal(index, writer, batch.report)
+                applied = self._replay_journal(index, writer, batch.report, build, vectors)
                 writer.wait_merging_threads()
             # Every old key seen again was counted as updated (slugs are unique in a batch).
             batch.report.deleted = previous.total - batch.report.updated
@@ -329,7 +345,11 @@ class Indexer:
             try:
                 live = _LiveState(self, index.searcher())
                 # Journal upserts are built by this config: only into a generation it built.
-                applied = self._apply_journal(writer, live, report) if self._builds(current) else []
+                applied = []
+                if self._builds(current):
+                    with self._vectors(current, None) as (build, vectors):
+                        applied = self._apply_journal(writer, live, report, build)
+                        _sync_vectors(vectors, report)
                 for slug in dict.fromkeys(slugs):
                     report.read += 1
                     if live.exists(slug):
@@ -374,13 +394,15 @@ class Indexer:
             writer = self._writer(index)
             try:
                 live = _LiveState(self, index.searcher())
-                applied = self._apply_journal(writer, live, batch.report)
-                if journal_only and not applied:  # another writer applied them meanwhile
-                    _abandon(writer)
-                    return None
-                for article in self._articles(items(), batch):
-                    self._put(writer, live, article, force, batch.report)
-                batch.seen.clear()
+                with self._vectors(current, None) as (build, vectors):
+                    applied = self._apply_journal(writer, live, batch.report, build)
+                    if journal_only and not applied:  # another writer applied them meanwhile
+                        _abandon(writer)
+                        return None
+                    for article in self._articles(items(), batch):
+                        self._put(writer, live, article, force, batch.report, build)
+                    batch.seen.clear()
+                    _sync_vectors(vectors, batch.report)
                 writer.commit()
                 writer.wait_merging_threads()
             except BaseException:
@@ -399,6 +421,7 @@ class Indexer:
         article: Article,
         force: bool,
         report: ImportReport,
+        build: Callable[[Article], tantivy.Document],
         remember: bool = False,
     ) -> None:
         """Write one article unless the stored one is newer (stale) or the same (unchanged)."""
@@ -412,29 +435,50 @@ class Indexer:
                 report.unchanged += 1
                 return
         writer.delete_documents_by_term(self.key, article.slug)
-        writer.add_document(self._build(article))
+        writer.add_document(build(article))
         self._count(report, stored is not None)
         if remember:
             live.remember(article.slug, article)
 
-    def _replay_journal(self, index: tantivy.Index, writer: tantivy.IndexWriter, report: ImportReport) -> list[str]:
+    def _replay_journal(
+        self,
+        index: tantivy.Index,
+        writer: tantivy.IndexWriter,
+        report: ImportReport,
+        build: Callable[[Article], tantivy.Document],
+        vectors: Any,
+    ) -> list[str]:
         """Apply the pending journal to a new generation just committed, and commit again."""
         if not self.journal.names():
             return []
         index.reload()
-        applied = self._apply_journal(writer, _LiveState(self, index.searcher()), report)
+        applied = self._apply_journal(writer, _LiveState(self, index.searcher()), report, build)
+        _sync_vectors(vectors, report)
         writer.commit()
         return applied
 
-    def _apply_journal(self, writer: tantivy.IndexWriter, live: _LiveState, report: ImportReport) -> list[str]:
+    def _apply_journal(
+        self,
+        writer: tantivy.IndexWriter,
+        live: _LiveState,
+        report: ImportReport,
+        build: Callable[[Article], tantivy.Document],
+    ) -> list[str]:
         """Apply every pending journal entry in order (uncommitted); returns the names applied."""
         entries = self.journal.pending()
         for entry in entries:
-            self._apply_entry(writer, live, entry, report)
+            self._apply_entry(writer, live, entry, report, build)
         report.journal += len(entries)
         return [entry.name for entry in entries]
 
-    def _apply_entry(self, writer: tantivy.IndexWriter, live: _LiveState, entry: Entry, report: ImportReport) -> None:
+    def _apply_entry(
+        self,
+        writer: tantivy.IndexWriter,
+        live: _LiveState,
+        entry: Entry,
+        report: ImportReport,
+        build: Callable[[Article], tantivy.Document],
+    ) -> None:
         # Counted apart from the run's own records, whose counts its caller reports.
         counts = ImportReport("journal")
         if entry.op == "delete":
@@ -451,10 +495,76 @@ class Indexer:
             batch = _Batch(counts)
             items = (Item(f"journal {entry.name}", number, value) for number, value in enumerate(entry.values, 1))
             for article in self._articles(items, batch):
-                self._put(writer, live, article, entry.force, counts, remember=True)
+                self._put(writer, live, article, entry.force, counts, build, remember=True)
         self.hooks.on_journal(entry, counts)
 
+    def embed_missing(self, on_progress: Callable[[int, int], None] = lambda seen, embedded: None) -> ImportReport:
+        """Embed every live article of the current generation that has no vector yet.
+
+        Each batch is on disk before the next starts, so a killed run loses at most one batch
+        and the next run carries on where it stopped."""
+        from .embeddings import ImportVectors, embeddings_dir
+
+        with self.store.writer_lock(), self._write_errors():
+            started = time.perf_counter()
+            current = self.store.current()
+            if current is None or current.fingerprint != self.config.fingerprint:
+                raise IndexNotReadyError(
+                    f"there is no index built by this config in {self.store.root}: run `search-service reindex`"
+                )
+            if not self.config.semantic.enabled:
+                raise ConfigError("[semantic] is not enabled in the index config: there is nothing to embed")
+            report = ImportReport("embed", generation=current.name)
+            directory = embeddings_dir(current.path)
+            vectors = ImportVectors(self.config.semantic, directory, self._load_embedder)
+            try:
+                for values in _live_values(current, self.config):
+                    before = vectors.embedded
+                    vectors.key(values)
+                    report.read += 1
+                    if vectors.embedded != before:
+                        vectors.writer.sync()
+                    on_progress(report.read, vectors.embedded)
+                vectors.sync()
+                on_progress(report.read, vectors.embedded)
+            finally:
+                report.embedded = vectors.embedded
+                vectors.close()
+            index = current.open(self.config)
+            return self._finish(report, index, started)
+
     # -- steps ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _vectors(
+        self, generation: Generation, previous: Generation | None
+    ) -> Iterator[tuple[Callable[[Article], tantivy.Document], Any]]:
+        """The document builder of one run, and with [semantic] enabled the run's vectors."""
+        if not self.config.semantic.enabled:
+            yield self._build, None
+            return
+        from .embeddings import ImportVectors, embeddings_dir
+
+        vectors = ImportVectors(
+            self.config.semantic,
+            embeddings_dir(generation.path),
+            self._load_embedder,
+            embeddings_dir(previous.path) if previous is not None else None,
+            embed=self.options.embed,
+        )
+        try:
+            yield document_builder(self.config, vectors.key), vectors
+        finally:
+            vectors.close()
+
+    def _load_embedder(self) -> Any:
+        """The model, loaded on the first text to embed and kept for the Indexer's later runs."""
+        if self._embedder is None:
+            from .semantic import MODELS, Embedder
+
+            semantic = self.config.semantic
+            self._embedder = Embedder(MODELS[semantic.model], semantic.max_tokens, semantic.threads)
+        return self._embedder
 
     def _migrate_and_upsert(
         self, current: Generation | None, items: Iterator[Item], force: bool, started: float
@@ -469,7 +579,10 @@ class Indexer:
         previous = _PreviousKeys(current, self.key)
         # Upserts not newer than the live article: the live one is carried over instead.
         kept: set[str] = set()
-        with self._new_generation() as (generation, index, writer):
+        with (
+            self._new_generation() as (generation, index, writer),
+            self._vectors(generation, current) as (build, vectors),
+        ):
             report = ImportReport("incremental", generation=generation.name)
             batch = _Batch(report, max_rejects=self.options.max_rejects)
             for article in self._articles(items, batch):
@@ -478,15 +591,16 @@ class Indexer:
                     report.stale += 1
                     kept.add(article.slug)
                     continue
-                writer.add_document(self._build(article))
+                writer.add_document(build(article))
                 self._count(report, stored is not None)
             previous.close()
             for article in carried:
                 if article.slug not in batch.seen or article.slug in kept:
-                    writer.add_document(self._build(article))
+                    writer.add_document(build(article))
             batch.seen.clear()
+            _sync_vectors(vectors, batch.report)
             writer.commit()
-            applied = self._replay_journal(index, writer, report)
+            applied = self._replay_journal(index, writer, report, build, vectors)
             writer.wait_merging_threads()
         self.store.publish(generation)
         self.journal.remove(applied)
@@ -601,6 +715,27 @@ def _is_live(searcher: tantivy.Searcher, schema: tantivy.Schema, key: str, slug:
     # Not doc_freq: it still counts deleted documents until their segment is merged.
     query = tantivy.Query.term_query(schema, key, slug)
     return bool(searcher.search(query, 1, count=False).hits)
+
+
+def _sync_vectors(vectors: Any, report: ImportReport) -> None:
+    """Vectors on disk before the commit that makes their documents visible; counts in the report."""
+    if vectors is None:
+        return
+    vectors.sync()
+    report.embedded, report.vectors_reused, report.vectors_missing = vectors.embedded, vectors.reused, vectors.missing
+
+
+def _live_values(generation: Generation, config: IndexConfig) -> Iterator[dict[str, Any]]:
+    """Every live document of `generation` as stored values by article attribute, a page at a time."""
+    offset = 0
+    while True:
+        searcher = generation.open(config).searcher()
+        hits = searcher.search(tantivy.Query.all_query(), limit=CARRY_PAGE, offset=offset, count=False).hits
+        for _, address in hits:
+            yield stored_article(config, searcher.doc(address))
+        if len(hits) < CARRY_PAGE:
+            return
+        offset += len(hits)
 
 
 def _abandon(writer: tantivy.IndexWriter) -> None:

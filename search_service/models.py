@@ -52,6 +52,9 @@ class SearchOut(BaseModel):
     sort: str
     cached: bool = Field(description="Served from the result cache (the index has not changed since).")
     degraded: list[str] = Field(description="Parts left out because the search ran over its time budget.")
+    semantic: bool = Field(
+        False, description="Ranked with the nearest articles by meaning ([semantic] enabled, sort=relevance)."
+    )
     hits: list[Hit]
     facets: dict[str, list[FacetValue] | list[DateBucket]]
     date_interval: str | None = Field(description="The date histogram's interval (chosen for date_interval=auto).")

@@ -112,4 +112,18 @@ def index_stats(store: IndexStore, config: IndexConfig) -> dict[str, Any]:
         "last_commit": last.isoformat() if last else None,
         "generation": opened.generation.name,
         "index_dir": str(store.root),
+    } | (_vector_stats(opened, searcher, config) if config.semantic.enabled else {})
+
+
+def _vector_stats(opened: OpenIndex, searcher: tantivy.Searcher, config: IndexConfig) -> dict[str, Any]:
+    from .embeddings import VectorReader, coverage, embeddings_dir
+    from .semantic import MODELS
+
+    spec = MODELS[config.semantic.model]
+    vectors = VectorReader(embeddings_dir(opened.generation.path), spec.name, spec.dimension)
+    embedded = coverage(searcher, opened.index.schema, vectors)
+    return {
+        "embedded": embedded,
+        "embedding_coverage": round(embedded / searcher.num_docs, 4) if searcher.num_docs else 1.0,
+        "vector_rows": vectors.rows,
     }

@@ -7,6 +7,9 @@ import tantivy
 from .config import AnalyzerConfig, IndexConfig
 
 _BUILTIN_TOKENIZERS = {"raw": "raw"}
+# When [semantic] is on: the id of the text an article's vector embeds (embeddings.py: the first 8
+# bytes of its key), indexed (a vector's documents) and fast (a document's vector).
+EMBEDDING_FIELD = "_embedding"
 
 
 def analyzer_name(name: str) -> str:
@@ -66,6 +69,8 @@ def build_schema(config: IndexConfig) -> tantivy.Schema:
         else:
             # Stored-only values are kept as JSON bytes: a text field would index them as one term.
             builder.add_bytes_field(f.name, stored=True, indexed=False)
+    if config.semantic.enabled:
+        builder.add_unsigned_field(EMBEDDING_FIELD, indexed=True, fast=True)
     return builder.build()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,7 @@ class SearchRequest:
     freshness: bool = True  # False: pure relevance for this request ([ranking.freshness] left out)
     # The moment ages are measured from; the engine sets it (in NOW_STEP_S steps) when freshness applies.
     now: datetime | None = None
+    semantic: bool = True  # fuse with the nearest articles by embedding, when [semantic] is enabled
 
     @property
     def cache_key(self) -> tuple:
@@ -138,6 +140,11 @@ class SearchEngine:
         self.freshness = FreshnessRanker.from_config(config)
         # A fixed "now" for freshness (replays, evaluations, tests); None: the clock.
         self.pinned_now = now
+        self.semantic = None
+        if config.semantic.enabled:
+            from .semantic import SemanticRanker
+
+            self.semantic = SemanticRanker(config)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -216,9 +223,25 @@ class SearchEngine:
             plan = self.plan(request, searcher, require_all=False)
             result = self._page(searcher, plan, request)
             matched = "any"
+        wanted = self.semantic is not None and request.semantic and plan.sort == "relevance"
+        skipped = wanted and (time.perf_counter() - started) * 1000 > self.budget_ms
+        semantic = False
+        if wanted and not skipped:
+            used: list[bool] = []
+
+            def fused(searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> Ranked:
+                ranked, was_used = self._semantic_top(searcher, plan, request)
+                used.append(was_used)
+                return ranked
+
+            # Curation places its pins around the fused ranking, as around the lexical one.
+            result = self._page(searcher, plan, request, rank=fused)
+            semantic = any(used)
         # Past the time budget, answer with what is known rather than hold the worker longer.
         over_budget = (time.perf_counter() - started) * 1000 > self.budget_ms
         degraded = ["highlights", "facets"] if over_budget else []
+        if skipped:
+            degraded.append("semantic")
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = mark_pinned(self._hits(searcher, plan, request, result), result)
@@ -237,6 +260,7 @@ class SearchEngine:
             "degraded": degraded,
             "freshness": self._fresh(plan, request),
             "rules": list(plan.curation.rules),
+            "semantic": semantic,
         }
 
     def _with_now(self, request: SearchRequest) -> SearchRequest:
@@ -248,6 +272,34 @@ class SearchEngine:
 
     def _fresh(self, plan: Plan, request: SearchRequest) -> bool:
         return plan.sort == "relevance" and self.freshness is not None and request.freshness
+
+    def _semantic_top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tuple[Ranked, bool]:
+        """The lexical ranking fused with the nearest articles by embedding (semantic.py)."""
+        from .semantic import corrected_text
+
+        depth = self.semantic.semantic.depth
+        head = self._top(searcher, plan, dataclasses.replace(request, page=1, per_page=depth))
+        excluded = [q for q in (self.builder.term(t) for t in plan.parsed.excluded) if q is not None]
+        # Hidden articles reach no page, and pinned ones only their positions: dense candidates too.
+        placed = (*plan.curation.hidden, *(slug for slug, _ in plan.curation.pins))
+        key = self.config.key_field.name
+        excluded += [tantivy.Query.term_query(self.schema, key, slug) for slug in placed]
+
+        def restrict(term: tantivy.Query) -> tantivy.Query:
+            clauses = [(tantivy.Occur.Must, plan.query(term))]
+            return tantivy.Query.boolean_query(clauses + [(tantivy.Occur.MustNot, q) for q in excluded])
+
+        def tail(offset: int, limit: int) -> list[tuple[float, tantivy.DocAddress]]:
+            return searcher.search(plan.query(), limit, count=False, offset=offset).hits
+
+        body = self.snippet_fields[0]
+        known = lambda token: searcher.doc_freq(body, token) > 0  # noqa: E731 - a word some article has
+        text = corrected_text(request.q, plan.corrections, self.body_analyzer.analyze, known)
+        hits, count, used = self.semantic.top(
+            searcher, self.schema, self.reader.current().generation.path, text,
+            (list(head.hits), head.count), tail, restrict, (request.page - 1) * request.per_page, request.per_page,
+        )  # fmt: skip
+        return Ranked(hits, count), used
 
     def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:
         offset = (request.page - 1) * request.per_page
@@ -263,7 +315,11 @@ class SearchEngine:
         )
 
     def _page(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
+        self,
+        searcher: tantivy.Searcher,
+        plan: Plan,
+        request: SearchRequest,
+        rank: Callable[[tantivy.Searcher, Plan, SearchRequest], tantivy.SearchResult | Ranked] | None = None,
     ) -> tantivy.SearchResult | Ranked | CuratedPage:
         """The page `_top` gives, with pinned articles at their positions and never again below.
 
@@ -271,8 +327,9 @@ class SearchEngine:
         together hold every hit, for any per_page."""
         found = [(slug, position, self._pinned_address(searcher, slug)) for slug, position in plan.curation.pins]
         pinned = [(slug, position, address) for slug, position, address in found if address is not None]
+        rank = rank or self._top
         if not pinned:
-            return self._top(searcher, plan, request)
+            return rank(searcher, plan, request)
         organic = dataclasses.replace(plan, text_query=self._without(plan.text_query, tuple(p[0] for p in pinned)))
         offset, size = (request.page - 1) * request.per_page, request.per_page
         positions = [position for _, position, _ in pinned]
@@ -280,11 +337,11 @@ class SearchEngine:
         # and again when it proves to end on this page (pins past its end move up to the end).
         long = offset + size + len(pinned)
         layout = page_layout(pin_slots(positions, long), long, offset, size)
-        hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit)
+        hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit, rank)
         total = count + len(pinned)
         fetched, layout = layout, page_layout(pin_slots(positions, total), total, offset, size)
         if layout.organic_offset != fetched.organic_offset or layout.organic_limit > fetched.organic_limit:
-            hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit)
+            hits, count = self._organic(searcher, organic, request, layout.organic_offset, layout.organic_limit, rank)
         organic_hits = iter(hits)
         page: list[tuple[float, tantivy.DocAddress]] = []
         marked = []
@@ -301,15 +358,21 @@ class SearchEngine:
         return self._pin_addresses.get_or_compute((self.reader.version, slug), lambda: self._address(searcher, slug))
 
     def _organic(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, offset: int, limit: int
+        self,
+        searcher: tantivy.Searcher,
+        plan: Plan,
+        request: SearchRequest,
+        offset: int,
+        limit: int,
+        rank: Callable[[tantivy.Searcher, Plan, SearchRequest], tantivy.SearchResult | Ranked],
     ) -> tuple[list[tuple[float, tantivy.DocAddress]], int]:
-        """Hits offset..offset+limit in `_top`'s order (from the one or two pages of per_page holding them)."""
+        """Hits offset..offset+limit in `rank`'s order (from the one or two pages of per_page holding them)."""
         size = request.per_page
         first = offset // size + 1
-        result = self._top(searcher, plan, dataclasses.replace(request, page=first))
+        result = rank(searcher, plan, dataclasses.replace(request, page=first))
         hits = list(result.hits)
         if offset + limit > first * size and len(hits) == size:
-            hits.extend(self._top(searcher, plan, dataclasses.replace(request, page=first + 1)).hits)
+            hits.extend(rank(searcher, plan, dataclasses.replace(request, page=first + 1)).hits)
         start = offset - (first - 1) * size
         return hits[start : start + limit], result.count
 
@@ -479,9 +542,10 @@ class SearchEngine:
                 (tantivy.Occur.MustNot, tantivy.Query.term_query(self.schema, key, slug)),
             ]
         )
-        result = searcher.search(query, limit)
+        found = self._semantic_related(searcher, address, slug, limit) if self.semantic is not None else None
+        result = searcher.search(query, limit).hits if found is None else found
         hits = []
-        for score, hit_address in result.hits:
+        for score, hit_address in result:
             article = stored_article(self.config, searcher.doc(hit_address))
             hits.append(
                 {
@@ -493,6 +557,28 @@ class SearchEngine:
                 }
             )
         return hits
+
+    def _semantic_related(
+        self, searcher: tantivy.Searcher, address: tantivy.DocAddress, slug: str, limit: int
+    ) -> list[tuple[float, tantivy.DocAddress]] | None:
+        """Nearest by embedding, never the article itself nor an exact duplicate (same title and
+        body); None when the article has no vector yet (more-like-this answers then)."""
+        own = stored_article(self.config, searcher.doc(address))
+        not_self = tantivy.Query.term_query(self.schema, self.config.key_field.name, slug)
+
+        def restrict(term: tantivy.Query) -> tantivy.Query:
+            return tantivy.Query.boolean_query([(tantivy.Occur.Must, term), (tantivy.Occur.MustNot, not_self)])
+
+        generation = self.reader.current().generation.path
+        near = self.semantic.neighbours(searcher, self.schema, generation, own, limit + 5, restrict)
+        if near is None:
+            return None
+        hits = []
+        for hit_address, score in near:
+            other = stored_article(self.config, searcher.doc(hit_address))
+            if (other.get("title"), other.get("body_md")) != (own.get("title"), own.get("body_md")):
+                hits.append((score, hit_address))
+        return hits[:limit]
 
     def _more_like_this(self, searcher: tantivy.Searcher, address: tantivy.DocAddress) -> tantivy.Query:
         return tantivy.Query.more_like_this_query(
