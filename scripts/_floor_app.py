@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,10 +31,10 @@ from fastapi import FastAPI, Query
 from fastapi.responses import Response
 
 from search_service.config import IndexConfig, load_config
-from search_service.facets import day_histogram_agg, terms_agg
+from search_service.facets import day_histogram_agg, month_ranges_agg, terms_agg
 from search_service.freshness import FreshnessRanker, current_now
 from search_service.schema import build_analyzer, register_analyzers
-from search_service.search import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked
+from search_service.search import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked, index_date_span
 from search_service.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
 from search_service.store import IndexStore
 
@@ -65,8 +65,9 @@ ENGINE_CALLS = (
     ("further snippets", "Snippets.body_matches, Snippets.further", "for the long bodies whose first window "
      "has no match: one searcher.search(slugs AND body words, n); for those that match, snippet_from_doc of "
      "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
-    ("aggregations", "SearchEngine.facets, SearchEngine.facet_aggregations", "searcher.aggregate(query, aggs): "
-     "terms per facet, a 1-day date_histogram; one call per distinct facet filter left out (disjunctive counts)"),
+    ("aggregations", "SearchEngine.facets, SearchEngine.facet_aggregations, SearchEngine.date_span",
+     "searcher.aggregate(query, aggs): terms per facet, a range per calendar month over the index's date span "
+     "(its min and max, found once per index version); one call per distinct facet filter left out"),
     ("selected counts", "SearchEngine._count_with", "searcher.search(query without the facet's filter AND the "
      "value, 1, count=True) for a selected facet value outside the top facet_size"),
 )  # fmt: skip
@@ -143,6 +144,8 @@ class Floor:
         self.fallback_min_hits = config.ranking.fallback_min_hits
         self.freshness = FreshnessRanker.from_config(config)
         self.date_field = config.histogram_field.name if config.histogram_field else None
+        self.seconds_field = config.histogram_field.seconds_field if config.histogram_field else None
+        self._span: list[tuple[date, date] | None] = []  # the index's first and last dates, once known
         self.body_field = config.snippets.fields[0]
         self.key_field = config.key_field.name
         self.max_chars = config.snippets.max_chars
@@ -290,10 +293,16 @@ class Floor:
         facets: Sequence[str],
         size: int,
     ) -> dict[str, Any]:
+        if self.date_field in facets and self.seconds_field and not self._span:
+            self._span = [index_date_span(searcher, self.seconds_field)]
+        span = self._span[0] if self._span else None
         groups: dict[str | None, dict[str, Any]] = {}
         for name in facets:
             own = name if name in filters else None
-            agg = day_histogram_agg(name) if name == self.date_field else terms_agg(name, size)
+            if name != self.date_field:
+                agg = terms_agg(name, size)
+            else:
+                agg = month_ranges_agg(self.seconds_field, *span) if span else day_histogram_agg(name)
             groups.setdefault(own, {})[name] = agg
         results: dict[str, Any] = {}
         for without, aggs in groups.items():
@@ -305,8 +314,10 @@ class Floor:
             if name == self.date_field:
                 months: dict[str, int] = {}
                 for bucket in buckets:
-                    month = bucket["key_as_string"][:7]
-                    months[month] = months.get(month, 0) + bucket["doc_count"]
+                    if not bucket["doc_count"] or (span and "from" not in bucket):
+                        continue
+                    start = datetime.fromtimestamp(bucket["from"], UTC).isoformat() if span else bucket["key_as_string"]
+                    months[start[:7]] = months.get(start[:7], 0) + bucket["doc_count"]
                 out[name] = [{"start": m, "count": c} for m, c in months.items()]
                 continue
             values = [{"value": b["key"], "count": b["doc_count"]} for b in buckets]
