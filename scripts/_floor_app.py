@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,9 +31,11 @@ from fastapi import FastAPI, Query
 from fastapi.responses import Response
 
 from search_service.config import IndexConfig, load_config
-from search_service.facets import day_histogram_agg, terms_agg
-from search_service.schema import register_analyzers
-from search_service.search import HIT_ATTRIBUTES, RECENCY_WINDOW, WHOLE_TEXT
+from search_service.facets import day_histogram_agg, month_ranges_agg, terms_agg
+from search_service.freshness import FreshnessRanker, current_now
+from search_service.schema import build_analyzer, register_analyzers
+from search_service.search import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked, index_date_span
+from search_service.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
 from search_service.store import IndexStore
 
 ENV_INDEX_DIR = "FLOOR_INDEX_DIR"
@@ -44,17 +46,28 @@ ENV_CONFIG = "FLOOR_CONFIG_PATH"
 # (e.g. cheaper snippets), change this list and the step in `Floor.search`, and switch a step off in
 # CALLS while the service does not make it. Nothing else in the benchmarks encodes these calls.
 ENGINE_CALLS = (
-    ("search", "SearchEngine._top", "searcher.search(query, per_page, count=True); with a recency boost "
-     "(ranking.recency_weight > 0): searcher.search(query, RECENCY_WINDOW, count=True) + fast_field_values"),
+    ("search", "SearchEngine._top, FreshnessRanker.page", "with freshness (a ranked query, [ranking.freshness] "
+     "on): searcher.search(query, window, count=True) + fast_field_values(seconds field, the window's "
+     "addresses), the window re-ranked; without: searcher.search(query, per_page, count=True)"),
     ("fallback", "SearchEngine._search", "the search again with any word required, when an all-words query "
      "of 2+ words finds fewer than ranking.fallback_min_hits articles"),
-    ("snippet generators", "SearchEngine._hits", "SnippetGenerator.create(searcher, text query, schema, body), "
-     "set_max_num_chars(snippets.max_chars); the same for the title, set_max_num_chars(WHOLE_TEXT)"),
-    ("stored documents", "SearchEngine._hits, _hit_fields", "searcher.doc(address) for every hit; get_first/"
-     "get_all of each HIT_ATTRIBUTES field, and get_first of the body (the service marks it)"),
-    ("snippets", "SearchEngine._hits", "title and body generator.snippet_from_doc(doc) for every hit"),
-    ("aggregations", "SearchEngine.facets, facet_aggregations", "searcher.aggregate(query, aggs): terms per "
-     "facet, a 1-day date_histogram; one call per distinct facet filter left out (disjunctive counts)"),
+    ("snippet generators", "SearchEngine._snippets", "SnippetGenerator.create(searcher, text query, schema, "
+     "body), set_max_num_chars(snippets.max_chars); the same for the title, set_max_num_chars(WHOLE_TEXT)"),
+    ("rarest word", "Snippets.weigh", "searcher.doc_freq(body, token) for each body token of a query of 2+ "
+     "words (tantivy weighs fragments by rarity; the snippet must show the rarest)"),
+    ("stored documents", "SearchEngine._hits, SearchEngine._hit_fields", "searcher.doc(address) for every "
+     "hit; get_first/get_all of each HIT_ATTRIBUTES field, and get_first of the body"),
+    ("snippets", "Snippets.title, Snippets.first", "snippet_from_doc of a one-field document: the title, "
+     "and the body's first FIRST_WINDOW characters (the whole body when shorter)"),
+    ("rarest word's place", "Snippets.first, Snippets._near", "a body longer than FIRST_WINDOW whose first "
+     "fragment lacks the rarest word: snippet_from_doc of the 2 x NEAR_CHARS around its first place, "
+     "or of the whole body when it is not found or that marks nothing"),
+    ("further snippets", "Snippets.body_matches, Snippets.further", "for the long bodies whose first window "
+     "has no match: one searcher.search(slugs AND body words, n); for those that match, snippet_from_doc of "
+     "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
+    ("aggregations", "SearchEngine.facets, SearchEngine.facet_aggregations, SearchEngine.date_span",
+     "searcher.aggregate(query, aggs): terms per facet, a range per calendar month over the index's date span "
+     "(its min and max, found once per index version); one call per distinct facet filter left out"),
     ("selected counts", "SearchEngine._count_with", "searcher.search(query without the facet's filter AND the "
      "value, 1, count=True) for a selected facet value outside the top facet_size"),
 )  # fmt: skip
@@ -91,6 +104,13 @@ def floor_query(
     return with_filters(index.schema, query, {"topics": topics} if topics else {})
 
 
+def _snippet(generator: tantivy.SnippetGenerator, field_name: str, text: str) -> tantivy.Snippet:
+    # /search hands the generator a one-field document (given a stored one it copies every field).
+    doc = tantivy.Document()
+    doc.add_text(field_name, text)
+    return generator.snippet_from_doc(doc)
+
+
 def with_filters(schema: tantivy.Schema, query: tantivy.Query, filters: dict[str, Sequence[str]]) -> tantivy.Query:
     if not filters:
         return query
@@ -105,7 +125,14 @@ def with_filters(schema: tantivy.Schema, query: tantivy.Query, filters: dict[str
 
 
 class Floor:
-    """ENGINE_CALLS for one request, shaped into plain JSON with as little of our own code as can be."""
+    """ENGINE_CALLS for one request, shaped into plain JSON with as little of our own code as can be.
+
+    Two pieces of ours stay, so that the generator is given the same text for the same hits: the
+    freshness re-ranking (`FreshnessRanker.page`: a sort of the window in Python), and, for a long
+    body whose first window lacks the rarest word or any match, the regex scan that finds where
+    the word is (`snippets.Locator`, over the query's analyzed words: no typo corrections, prefixes
+    or synonyms). Our marking, planning and typo handling are left out: snippets are tantivy's
+    `to_html()` of its fragment."""
 
     def __init__(self, index: tantivy.Index, config: IndexConfig, calls: Calls = CALLS) -> None:
         self.index = index
@@ -115,14 +142,14 @@ class Floor:
         self.fields = list(self.boosts)
         self.fallback_boosts = config.fallback_search_boosts()
         self.fallback_min_hits = config.ranking.fallback_min_hits
-        self.recency_field = (
-            config.histogram_field.seconds_field
-            if config.ranking.recency_weight > 0 and config.histogram_field
-            else None
-        )
+        self.freshness = FreshnessRanker.from_config(config)
         self.date_field = config.histogram_field.name if config.histogram_field else None
+        self.seconds_field = config.histogram_field.seconds_field if config.histogram_field else None
+        self._span: list[tuple[date, date] | None] = []  # the index's first and last dates, once known
         self.body_field = config.snippets.fields[0]
+        self.key_field = config.key_field.name
         self.max_chars = config.snippets.max_chars
+        self.body_analyzer = build_analyzer(config.analyzers[config.fields[self.body_field].analyzer])
         by_source = {f.source: f for f in config.fields.values()}
         self.title_field = by_source["title"].name
         self.hit_fields = [
@@ -139,36 +166,61 @@ class Floor:
         facets: Sequence[str] = (),
         per_page: int = 10,
         facet_size: int = 10,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
         filters = {"topics": tuple(topics)} if topics else {}
+        now = now or current_now()
         # search
         text = self._text_query(q, conjunction=True)
-        result = self._top(searcher, with_filters(self.schema, text, filters), per_page)
+        result = self._top(searcher, with_filters(self.schema, text, filters), per_page, q, now)
         # fallback
         if self.calls.fallback and result.count < self.fallback_min_hits and len(q.split()) > 1:
             text = self._text_query(q, conjunction=False)
-            result = self._top(searcher, with_filters(self.schema, text, filters), per_page)
+            result = self._top(searcher, with_filters(self.schema, text, filters), per_page, q, now)
         # snippet generators
         body_snippets = title_snippets = None
+        words: list[str] = []
+        key = None
         if result.hits and q.strip():
             if self.calls.body_snippets:
                 body_snippets = tantivy.SnippetGenerator.create(searcher, text, self.schema, self.body_field)
                 body_snippets.set_max_num_chars(self.max_chars)
+                words = self.body_analyzer.analyze(q)
+                # rarest word
+                if len(words) > 1:
+                    key = min(words, key=lambda word: searcher.doc_freq(self.body_field, word))
             if self.calls.title_snippets:
                 title_snippets = tantivy.SnippetGenerator.create(searcher, text, self.schema, self.title_field)
                 title_snippets.set_max_num_chars(WHOLE_TEXT)
         # stored documents, snippets
         hits = []
+        further = []
         for score, address in result.hits[:per_page]:
             doc = searcher.doc(address)
             hit = self._hit_fields(doc)
             hit["score"] = score
-            doc.get_first(self.body_field)
+            body = doc.get_first(self.body_field) or ""
+            title = _snippet(title_snippets, self.title_field, hit["title"]) if title_snippets else None
+            snippet = None
+            if body_snippets is not None:
+                window = body[:FIRST_WINDOW]
+                snippet = _snippet(body_snippets, self.body_field, window)
+                if len(window) < len(body) and not snippet.highlighted():
+                    further.append((hit, address, body))
+                elif len(window) < len(body) and key is not None and not self._shows(snippet, key):
+                    # rarest word's place
+                    snippet = self._near(body_snippets, body, [key])
             hit["highlights"] = {
-                "title": title_snippets.snippet_from_doc(doc).to_html() if title_snippets else hit["title"],
-                "snippet": body_snippets.snippet_from_doc(doc).to_html() if body_snippets else hit["summary"],
+                "title": title.to_html() if title else hit["title"],
+                "snippet": snippet.to_html() if snippet else hit["summary"],
             }
             hits.append(hit)
+        # further snippets
+        if further:
+            matching = self._body_matches(searcher, [hit["slug"] for hit, _, _ in further], words)
+            for hit, address, body in further:
+                if (address.segment_ord, address.doc) in matching:
+                    hit["highlights"]["snippet"] = self._near(body_snippets, body, words).to_html()
         # aggregations, selected counts
         counts = self._facets(searcher, text, filters, facets, facet_size) if self.calls.facets and facets else {}
         return {"total": result.count, "hits": hits, "facets": counts}
@@ -182,14 +234,42 @@ class Floor:
         )
         return query
 
-    def _top(self, searcher: tantivy.Searcher, query: tantivy.Query, per_page: int) -> tantivy.SearchResult:
-        if self.recency_field is None:
+    def _top(
+        self, searcher: tantivy.Searcher, query: tantivy.Query, per_page: int, q: str, now: datetime
+    ) -> tantivy.SearchResult | Ranked:
+        if self.freshness is None or not q.strip():
             return searcher.search(query, per_page, count=True)
-        result = searcher.search(query, RECENCY_WINDOW, count=True)
-        addresses = [address for _, address in result.hits]
-        if addresses:
-            searcher.fast_field_values(self.recency_field, addresses)
-        return result
+        return Ranked(*self.freshness.page(searcher, query, 0, per_page, now))
+
+    def _shows(self, snippet: tantivy.Snippet, key: str) -> bool:
+        """Whether tantivy marked the rarest word in the fragment (it marks only query terms)."""
+        fragment = snippet.fragment().encode()
+        return any(
+            key in self.body_analyzer.analyze(fragment[h.start : h.end].decode("utf-8", "ignore"))
+            for h in snippet.highlighted()
+        )
+
+    def _near(self, generator: tantivy.SnippetGenerator, body: str, words: Sequence[str]) -> tantivy.Snippet:
+        """The fragment around the first place of any of `words`, else of the whole body."""
+        place = Locator(self.body_analyzer, Matcher(exact=set(words))).first(body)
+        if place is not None:
+            start = max(0, place - NEAR_CHARS)
+            snippet = _snippet(generator, self.body_field, body[start : place + NEAR_CHARS])
+            if snippet.highlighted():
+                return snippet
+        return _snippet(generator, self.body_field, body)
+
+    def _body_matches(self, searcher: tantivy.Searcher, slugs: list[str], words: list[str]) -> set[tuple[int, int]]:
+        if not words:
+            return set()
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, self.key_field, slugs)),
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, self.body_field, sorted(set(words)))),
+            ]
+        )
+        result = searcher.search(query, len(slugs), count=False)
+        return {(address.segment_ord, address.doc) for _, address in result.hits}
 
     def _hit_fields(self, doc: tantivy.Document) -> dict[str, Any]:
         hit: dict[str, Any] = {}
@@ -213,10 +293,16 @@ class Floor:
         facets: Sequence[str],
         size: int,
     ) -> dict[str, Any]:
+        if self.date_field in facets and self.seconds_field and not self._span:
+            self._span = [index_date_span(searcher, self.seconds_field)]
+        span = self._span[0] if self._span else None
         groups: dict[str | None, dict[str, Any]] = {}
         for name in facets:
             own = name if name in filters else None
-            agg = day_histogram_agg(name) if name == self.date_field else terms_agg(name, size)
+            if name != self.date_field:
+                agg = terms_agg(name, size)
+            else:
+                agg = month_ranges_agg(self.seconds_field, *span) if span else day_histogram_agg(name)
             groups.setdefault(own, {})[name] = agg
         results: dict[str, Any] = {}
         for without, aggs in groups.items():
@@ -228,8 +314,10 @@ class Floor:
             if name == self.date_field:
                 months: dict[str, int] = {}
                 for bucket in buckets:
-                    month = bucket["key_as_string"][:7]
-                    months[month] = months.get(month, 0) + bucket["doc_count"]
+                    if not bucket["doc_count"] or (span and "from" not in bucket):
+                        continue
+                    start = datetime.fromtimestamp(bucket["from"], UTC).isoformat() if span else bucket["key_as_string"]
+                    months[start[:7]] = months.get(start[:7], 0) + bucket["doc_count"]
                 out[name] = [{"start": m, "count": c} for m, c in months.items()]
                 continue
             values = [{"value": b["key"], "count": b["doc_count"]} for b in buckets]

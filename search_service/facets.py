@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidParameterError
@@ -25,6 +25,39 @@ def terms_agg(field: str, size: int = ALL_TERMS) -> dict[str, Any]:
 
 def day_histogram_agg(field: str) -> dict[str, Any]:
     return {"date_histogram": {"field": field, "fixed_interval": "1d", "min_doc_count": 1}}
+
+
+def month_ranges_agg(seconds_field: str, first: date, last: date) -> dict[str, Any]:
+    """The calendar months first..last as a range aggregation over a date's seconds field.
+
+    A 1-day histogram over an archive of years has thousands of buckets, and building them costs
+    more than counting the articles (10 ms against 2 over 8 years, docs/benchmarks.md); month and
+    year counts need only one bucket per month."""
+    ranges = []
+    start = first.replace(day=1)
+    while start <= last:
+        end = next_bucket(start, "month")
+        ranges.append({"from": _seconds(start), "to": _seconds(end)})
+        start = end
+    return {"range": {"field": seconds_field, "ranges": ranges}}
+
+
+def month_counts(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A month_ranges_agg result shaped like a day_histogram_agg one: a bucket per month with articles,
+    keyed by its first day. None when articles fall in the ranges tantivy adds below the first month
+    or above the last: the months asked for did not cover them."""
+    buckets = []
+    for bucket in result.get("buckets", []):
+        if not bucket["doc_count"]:
+            continue
+        if "from" not in bucket or "to" not in bucket:
+            return None
+        buckets.append({"key": int(bucket["from"]) * 1000, "doc_count": bucket["doc_count"]})
+    return {"buckets": buckets}
+
+
+def _seconds(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 def top_values(

@@ -10,7 +10,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -21,7 +21,15 @@ from .config import IndexConfig
 from .curation import NO_CURATION, CuratedPage, Curation, mark_pinned, page_layout, pin_slots
 from .document import stored_article
 from .editorial import EditorialControls
-from .facets import choose_interval, date_buckets, day_histogram_agg, terms_agg, top_values
+from .facets import (
+    choose_interval,
+    date_buckets,
+    day_histogram_agg,
+    month_counts,
+    month_ranges_agg,
+    terms_agg,
+    top_values,
+)
 from .freshness import FreshnessRanker, current_now
 from .query import Expansion, ParsedQuery, QueryBuilder, parse
 from .reader import IndexReader
@@ -68,6 +76,8 @@ _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
+# Intervals counted from month buckets rather than day ones (see facets.month_ranges_agg).
+MONTHLY_INTERVALS = ("month", "year")
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,8 @@ class SearchEngine:
         self.editorial = EditorialControls(reader.store.root, self.builder, config, reader.interval)
         self._pin_addresses = LRUCache(PIN_ADDRESS_CACHE_SIZE)
         self.date_field = config.histogram_field.name if config.histogram_field else None
+        self.seconds_field = config.histogram_field.seconds_field if config.histogram_field else None
+        self._date_spans = LRUCache(2)
         self.snippet_fields = config.snippets.fields
         by_source = {f.source: f for f in config.fields.values()}
         self._hit_plan = {
@@ -466,13 +478,18 @@ class SearchEngine:
         Also returns the date histogram's interval (chosen here for date_interval=auto).
         """
         results: dict[str, Any] = {}
-        for query, aggs in self.facet_aggregations(plan, request):
+        span = self.date_span(searcher) if request.date_interval in MONTHLY_INTERVALS else None
+        calls = self.facet_aggregations(plan, request, span)
+        for query, aggs in calls:
             results.update(searcher.aggregate(query, aggs))
         out: dict[str, Any] = {}
         interval = None
         for name in request.facets:
             if name == self.date_field:
-                days = results.get(name, {})
+                days = month_counts(results.get(name, {})) if span else results.get(name, {})
+                if days is None:  # articles outside the span: it is older than this searcher
+                    query = next(query for query, aggs in calls if name in aggs)
+                    days = searcher.aggregate(query, {name: day_histogram_agg(name)}).get(name, {})
                 interval = choose_interval(days) if request.date_interval == "auto" else request.date_interval
                 out[name] = date_buckets(days, interval)
                 continue
@@ -485,17 +502,29 @@ class SearchEngine:
             out[name] = values
         return out, interval
 
-    def facet_aggregations(self, plan: Plan, request: SearchRequest) -> list[tuple[tantivy.Query, dict[str, Any]]]:
-        """The aggregation calls the facets need: one per distinct set of filters to leave out."""
+    def facet_aggregations(
+        self, plan: Plan, request: SearchRequest, span: tuple[date, date] | None = None
+    ) -> list[tuple[tantivy.Query, dict[str, Any]]]:
+        """The aggregation calls the facets need: one per distinct set of filters to leave out.
+
+        `span` (the index's first and last dates, `date_span`): count the dates by month, not day."""
         groups: dict[str | None, dict[str, Any]] = {}
         for name in request.facets:
             if name == self.date_field:
                 own = DATE_FILTER if DATE_FILTER in plan.filters else None
-                groups.setdefault(own, {})[name] = day_histogram_agg(name)
+                histogram = month_ranges_agg(self.seconds_field, *span) if span else day_histogram_agg(name)
+                groups.setdefault(own, {})[name] = histogram
             else:
                 own = name if name in plan.filters else None
                 groups.setdefault(own, {})[name] = terms_agg(name, request.facet_size)
         return [(plan.query(without=without), aggs) for without, aggs in groups.items()]
+
+    def date_span(self, searcher: tantivy.Searcher) -> tuple[date, date] | None:
+        """The first and last publication dates (UTC) in the index, for as long as it does not change."""
+        if self.seconds_field is None:
+            return None
+        field = self.seconds_field
+        return self._date_spans.get_or_compute(self.reader.version, lambda: index_date_span(searcher, field))
 
     def _count_with(self, searcher: tantivy.Searcher, plan: Plan, name: str, value: str) -> int:
         query = tantivy.Query.boolean_query(
@@ -596,6 +625,18 @@ class SearchEngine:
         key = self.config.key_field.name
         result = searcher.search(tantivy.Query.term_query(self.schema, key, slug), 1, count=False)
         return result.hits[0][1] if result.hits else None
+
+
+def index_date_span(searcher: tantivy.Searcher, seconds_field: str) -> tuple[date, date] | None:
+    """The UTC days of the earliest and latest values of a date's seconds field; None in an index without any."""
+    found = searcher.aggregate(
+        tantivy.Query.all_query(),
+        {"first": {"min": {"field": seconds_field}}, "last": {"max": {"field": seconds_field}}},
+    )
+    first, last = found.get("first", {}).get("value"), found.get("last", {}).get("value")
+    if first is None or last is None:
+        return None
+    return datetime.fromtimestamp(first, UTC).date(), datetime.fromtimestamp(last, UTC).date()
 
 
 def iso(value: datetime | None) -> str | None:

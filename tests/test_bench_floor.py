@@ -13,13 +13,16 @@ import json
 import sys
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 import tantivy
-from conftest import REPO, BuiltIndex
+from conftest import REPO, BuiltIndex, build_index
 
+from search_service.freshness import FreshnessRanker, current_now
 from search_service.reader import IndexReader
 from search_service.search import HIT_ATTRIBUTES, SearchEngine, SearchRequest
+from search_service.snippets import Snippets
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench
@@ -84,11 +87,52 @@ def test_floor_falls_back_to_any_word_when_the_service_does(sample_index: BuiltI
 def test_engine_calls_list_names_every_step_of_the_floor() -> None:
     import inspect
 
+    owners = {"SearchEngine": SearchEngine, "Snippets": Snippets, "FreshnessRanker": FreshnessRanker}
     source = inspect.getsource(_floor_app.Floor.search)
     for step, where, _ in _floor_app.ENGINE_CALLS:
         assert step in source, step  # each listed call is made under its name in Floor.search
-        assert where.startswith("SearchEngine.")
+        for name in where.split(", "):  # and names the service's code it mirrors, which exists
+            owner, method = name.split(".")
+            assert callable(getattr(owners[owner], method)), name
     assert isinstance(tantivy.SnippetGenerator, type)
+
+
+def test_floor_gives_the_snippet_generator_what_the_service_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On long (seed-shaped) bodies: the same hits, and about as many body snippet_from_doc calls
+    on about as much text (first windows, the text around a later match, whole bodies)."""
+    corpus = tmp_path / "seed.jsonl"
+    _bench.generate_corpus("seed", 300, corpus, _bench.DEFAULT_CORPUS, seed=3)
+    index = build_index(tmp_path / "index", [corpus])
+    engine = SearchEngine(IndexReader(index.store, index.config), index.config)
+    tantivy_index = index.open()
+    work = _floor_app.Floor(tantivy_index, index.config)
+    body_field = index.config.snippets.fields[0]
+    given: dict[str, list[int]] = {"service": [], "floor": []}
+    service_fragment, floor_snippet = Snippets._fragment, _floor_app._snippet
+
+    def service_side(self: Snippets, text: str) -> object:
+        given["service"].append(len(text))
+        return service_fragment(self, text)
+
+    def floor_side(generator: tantivy.SnippetGenerator, field: str, text: str) -> tantivy.Snippet:
+        if field == body_field:
+            given["floor"].append(len(text))
+        return floor_snippet(generator, field, text)
+
+    monkeypatch.setattr(Snippets, "_fragment", service_side)
+    monkeypatch.setattr(_floor_app, "_snippet", floor_side)
+    now = current_now()
+    for q in ("cloud revenue", "chip", "security breach", "startup funding round", "ai"):
+        want = engine.search(SearchRequest(q=q, facets=FACETS, typos=False, now=now))
+        got = work.search(tantivy_index.searcher(), q, (), FACETS, now=now)
+        assert [h["slug"] for h in got["hits"]] == [h["slug"] for h in want["hits"]], q
+    calls = {side: len(lengths) for side, lengths in given.items()}
+    chars = {side: sum(lengths) for side, lengths in given.items()}
+    assert calls["service"] > 0 and chars["service"] > 0
+    assert abs(calls["floor"] - calls["service"]) <= 0.1 * calls["service"], calls
+    assert abs(chars["floor"] - chars["service"]) <= 0.15 * chars["service"], chars
 
 
 def test_floor_app_serves_the_benchmark_urls(sample_index: BuiltIndex, tmp_path) -> None:
