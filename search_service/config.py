@@ -134,6 +134,7 @@ class ContentConfig:
         return bool(self.drop_sections or self.drop_paragraphs)
 
 
+@dataclass(frozen=True)
 class SemanticConfig:
     """[semantic]: embeddings at import and hybrid ranking (needs the `semantic` extra when enabled)."""
 
