@@ -140,7 +140,7 @@ def delete(
 
 @app.command()
 def embed(index_dir: IndexDir = None, config: ConfigPath = None, as_json: AsJson = False) -> None:
-    """Embed the live articles that have no vector yet ([semantic]); safe to kill and run again."""
+    """Embed the live articles that have no vector yet (semantic ranking enabled); safe to kill and run again."""
 
     def action() -> int:
         settings = _settings(index_dir, config)

@@ -37,6 +37,7 @@ from .config import IndexConfig
 from .curation import NO_CURATION, Curation, RuleLimits, RuleSetIn, compile_rules, unknown_slugs, validate_rules
 from .errors import EditConflictError, EditorialStateError, NotFoundError
 from .query import Expansion, ParsedQuery, QueryBuilder
+from .store import replace_durably
 from .synonyms import SynonymLimits, SynonymSetIn, compile_synonyms, expand, validate_synonyms
 
 log = logging.getLogger("search_service.editorial")
@@ -140,16 +141,7 @@ class EditorialStore:
     def _write(self, path: Path, content: EditorialSet) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(content.as_dict(), handle, ensure_ascii=False, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            replace_durably(path, json.dumps(content.as_dict(), ensure_ascii=False, indent=1).encode(), tmp)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise EditorialStateError(f"cannot write {path}: {exc.strerror}") from exc

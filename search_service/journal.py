@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from .store import fsync_dir, replace_durably
+
 JOURNAL_DIR = "journal"
 UNREADABLE_DIR = "unreadable"
 # A temporary file this old belongs to an append that was killed before it answered.
@@ -54,13 +56,7 @@ class Journal:
         # Names sort in arrival order: time first (one clock on one machine), then pid and a counter.
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}.json"
         payload = {"op": op, "values": values, "force": force, "accepted_at": datetime.now(UTC).isoformat()}
-        tmp = self.dir / f".{name}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(orjson.dumps(payload))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.dir / name)
-        _fsync_dir(self.dir)
+        replace_durably(self.dir / name, orjson.dumps(payload), self.dir / f".{name}.tmp")
         return name
 
     def names(self) -> list[str]:
@@ -93,7 +89,7 @@ class Journal:
             except FileNotFoundError:
                 pass
         if removed:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
 
     def _set_aside(self, path: Path, exc: Exception) -> None:
         aside = self.dir / UNREADABLE_DIR
@@ -110,11 +106,3 @@ class Journal:
                     tmp.unlink()
             except FileNotFoundError:
                 pass
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -139,13 +139,7 @@ class IndexStore:
         """Point CURRENT at `generation` in one atomic rename, then drop what no reader needs."""
         old = self.current_name()
         pointer = {"generation": generation.name, "previous": old if old != generation.name else None}
-        tmp = self.root / f".CURRENT.{os.getpid()}.tmp"
-        with open(tmp, "w") as handle:
-            json.dump(pointer, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / "CURRENT")
-        _fsync_dir(self.root)
+        replace_durably(self.root / "CURRENT", json.dumps(pointer).encode(), self.root / f".CURRENT.{os.getpid()}.tmp")
         self.remove_stale()
 
     def remove_stale(self) -> None:
@@ -193,7 +187,18 @@ def _flock(handle: IO, wait_s: float) -> bool:
             time.sleep(LOCK_POLL_S)
 
 
-def _fsync_dir(path: Path) -> None:
+def replace_durably(path: Path, data: bytes, tmp: Path) -> None:
+    """Make `data` the content of `path` in one rename, on disk (file and directory fsync'd) when
+    this returns: a reader sees the old file or the new one, and a kill -9 after it loses nothing."""
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
