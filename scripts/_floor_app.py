@@ -34,7 +34,7 @@ from search_service.config import IndexConfig, load_config
 from search_service.facets import day_histogram_agg, month_ranges_agg, terms_agg
 from search_service.freshness import FreshnessRanker, current_now
 from search_service.schema import build_analyzer, register_analyzers
-from search_service.search import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked, index_date_span
+from search_service.search import HIT_ATTRIBUTES, MONTH_RANGES_MIN_MATCHES, WHOLE_TEXT, Ranked, index_date_span
 from search_service.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
 from search_service.store import IndexStore
 
@@ -66,8 +66,9 @@ ENGINE_CALLS = (
      "has no match: one searcher.search(slugs AND body words, n); for those that match, snippet_from_doc of "
      "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
     ("aggregations", "SearchEngine.facets, SearchEngine.facet_aggregations, SearchEngine.date_span",
-     "searcher.aggregate(query, aggs): terms per facet, a range per calendar month over the index's date span "
-     "(its min and max, found once per index version); one call per distinct facet filter left out"),
+     "searcher.aggregate(query, aggs): terms per facet; the dates by a range per calendar month over the index's "
+     "date span (min and max, once per index version) for MONTH_RANGES_MIN_MATCHES matches or more, else a "
+     "1-day date_histogram; one call per distinct facet filter left out"),
     ("selected counts", "SearchEngine._count_with", "searcher.search(query without the facet's filter AND the "
      "value, 1, count=True) for a selected facet value outside the top facet_size"),
 )  # fmt: skip
@@ -222,7 +223,9 @@ class Floor:
                 if (address.segment_ord, address.doc) in matching:
                     hit["highlights"]["snippet"] = self._near(body_snippets, body, words).to_html()
         # aggregations, selected counts
-        counts = self._facets(searcher, text, filters, facets, facet_size) if self.calls.facets and facets else {}
+        counts = {}
+        if self.calls.facets and facets:
+            counts = self._facets(searcher, text, filters, facets, facet_size, result.count)
         return {"total": result.count, "hits": hits, "facets": counts}
 
     def _text_query(self, q: str, conjunction: bool) -> tantivy.Query:
@@ -292,10 +295,11 @@ class Floor:
         filters: dict[str, tuple[str, ...]],
         facets: Sequence[str],
         size: int,
+        count: int,
     ) -> dict[str, Any]:
         if self.date_field in facets and self.seconds_field and not self._span:
             self._span = [index_date_span(searcher, self.seconds_field)]
-        span = self._span[0] if self._span else None
+        span = self._span[0] if self._span and count >= MONTH_RANGES_MIN_MATCHES else None
         groups: dict[str | None, dict[str, Any]] = {}
         for name in facets:
             own = name if name in filters else None

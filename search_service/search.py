@@ -76,8 +76,11 @@ _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
-# Intervals counted from month buckets rather than day ones (see facets.month_ranges_agg).
+# Intervals counted from month buckets rather than day ones (see facets.month_ranges_agg), for
+# queries with at least this many matches: below it the day buckets are few and cheaper than the
+# ranges (0.44 vs 0.98 ms at the seed shape's median, 10.3 vs 2.0 ms for 9,000 matches over 8 years).
 MONTHLY_INTERVALS = ("month", "year")
+MONTH_RANGES_MIN_MATCHES = 1_000
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,9 @@ class SearchEngine:
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = mark_pinned(self._hits(searcher, plan, request, result), result)
-        facets, interval = self._cached_facets(searcher, plan, request, matched) if request.facets else ({}, None)
+        facets, interval = (
+            self._cached_facets(searcher, plan, request, matched, result.count) if request.facets else ({}, None)
+        )
         return {
             "total": result.count,
             "page": request.page,
@@ -463,22 +468,24 @@ class SearchEngine:
     # -- facets -----------------------------------------------------------------------------
 
     def _cached_facets(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str, count: int | None = None
     ) -> tuple[dict[str, Any], str | None]:
         shape = (request.facets, request.facet_size, request.date_interval)
         key = (self.reader.version, self.editorial.key(request), request.matches_key, matched, shape)
-        return self.facet_cache.get_or_compute(key, lambda: self.facets(searcher, plan, request))
+        return self.facet_cache.get_or_compute(key, lambda: self.facets(searcher, plan, request, count))
 
     def facets(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, count: int | None = None
     ) -> tuple[dict[str, Any], str | None]:
         """Exact, disjunctive counts: each facet is counted under every filter except its own.
 
         Facets whose own filter is not set share one aggregation call over the fully filtered query.
-        Also returns the date histogram's interval (chosen here for date_interval=auto).
+        Also returns the date histogram's interval (chosen here for date_interval=auto). `count`,
+        the number of matches when known, decides whether months are counted by month ranges.
         """
         results: dict[str, Any] = {}
-        span = self.date_span(searcher) if request.date_interval in MONTHLY_INTERVALS else None
+        monthly = request.date_interval in MONTHLY_INTERVALS and (count or 0) >= MONTH_RANGES_MIN_MATCHES
+        span = self.date_span(searcher) if monthly else None
         calls = self.facet_aggregations(plan, request, span)
         for query, aggs in calls:
             results.update(searcher.aggregate(query, aggs))

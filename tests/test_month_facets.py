@@ -16,12 +16,20 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, BuiltIndex, build_index, read_jsonl, write_jsonl
 
+from search_service import search as search_module
 from search_service.facets import date_buckets, day_histogram_agg, month_counts, month_ranges_agg
 from search_service.reader import IndexReader
 from search_service.search import SearchEngine, SearchRequest
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench
+
+
+@pytest.fixture(params=["every query", "as shipped"])
+def threshold(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Month ranges for every query (the small indexes here have fewer matches than the threshold), and as shipped."""
+    if request.param == "every query":
+        monkeypatch.setattr(search_module, "MONTH_RANGES_MIN_MATCHES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def by_day(engine: SearchEngine, request: SearchRequest, interval: str, require_
 @pytest.mark.parametrize("q", ["", "cloud", "security breach"])
 @pytest.mark.parametrize("interval", ["month", "year"])
 def test_month_ranges_count_what_the_day_buckets_counted(
-    archive: tuple[BuiltIndex, Path], q: str, interval: str
+    archive: tuple[BuiltIndex, Path], q: str, interval: str, threshold: None
 ) -> None:
     engine = engine_of(archive[0])
     request = SearchRequest(q=q, facets=("published_at",), date_interval=interval, typos=False)
@@ -59,7 +67,7 @@ def test_month_ranges_count_what_the_day_buckets_counted(
     assert sum(b["count"] for b in got) == response["total"] > 0
 
 
-def test_months_of_the_whole_archive_match_the_jsonl(archive: tuple[BuiltIndex, Path]) -> None:
+def test_months_of_the_whole_archive_match_the_jsonl(archive: tuple[BuiltIndex, Path], threshold: None) -> None:
     index, corpus = archive
     first, last = engine_of(index).date_span(index.searcher())
     assert (last - first).days > 365  # an archive of years: the case the month ranges are for
@@ -68,7 +76,7 @@ def test_months_of_the_whole_archive_match_the_jsonl(archive: tuple[BuiltIndex, 
     assert {b["start"][:7]: b["count"] for b in got if b["count"]} == want
 
 
-def test_an_article_at_the_last_second_of_a_month_counts_in_that_month(tmp_path: Path) -> None:
+def test_an_article_at_the_last_second_of_a_month_counts_in_that_month(tmp_path: Path, threshold: None) -> None:
     records = read_jsonl(SAMPLE)[:3]
     dated = []
     moments = ["2024-01-31T23:59:59Z", "2024-02-01T00:00:00Z", "2024-03-31T23:59:59Z"]
@@ -84,6 +92,7 @@ def test_an_article_at_the_last_second_of_a_month_counts_in_that_month(tmp_path:
 def test_a_span_older_than_the_index_still_counts_every_article(
     archive: tuple[BuiltIndex, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(search_module, "MONTH_RANGES_MIN_MATCHES", 0)
     index, _ = archive
     engine = engine_of(index)
     request = SearchRequest(facets=("published_at",))
