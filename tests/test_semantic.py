@@ -392,3 +392,28 @@ def test_evaluate_reports_semantic_on_and_off(tmp_path: Path):
         assert json.loads(run.stdout)["recall@100"] == 1.0
     run = subprocess.run([*base, "--semantic", "maybe"], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert run.returncode == 2 and "--semantic must be on or off" in run.stderr
+
+
+def test_curation_pins_and_hides_apply_to_the_fused_ranking(semantic_index):
+    from search_service.curation import RuleLimits, RuleSetIn
+    from search_service.editorial import EditorialStore, replace_rules
+
+    index_dir, config, records = semantic_index
+    word = max(records[6]["title"].split(), key=len)
+    engine = engine_for(index_dir, config)
+    lexical = {h["slug"] for h in engine.search(SearchRequest(q=word, per_page=50, semantic=False))["hits"]}
+    fused = [h["slug"] for h in engine.search(SearchRequest(q=word, per_page=50))["hits"]]
+    dense_only = [slug for slug in fused if slug not in lexical]  # brought in by meaning alone
+    pinned = dense_only[-1]  # moved up from far down the list, and shown only there
+    dense_only = dense_only[0]
+    rule = {"id": "desk", "query": word, "pin": [{"slug": pinned, "position": 1}], "hide": [fused[0], dense_only]}
+    store = EditorialStore(index_dir)
+    replace_rules(store, RuleSetIn.model_validate({"rules": [rule]}), RuleLimits(), config.filters, None)
+    try:
+        result = engine_for(index_dir, config).search(SearchRequest(q=word, per_page=50))
+        slugs = [h["slug"] for h in result["hits"]]
+        assert result["semantic"] and result["rules"] == ["desk"]
+        assert slugs[0] == pinned and result["hits"][0]["curated"] == "pinned" and slugs.count(pinned) == 1
+        assert fused[0] not in slugs and dense_only not in slugs  # hidden from the dense candidates too
+    finally:
+        replace_rules(store, RuleSetIn.model_validate({"rules": []}), RuleLimits(), config.filters, None)
