@@ -270,3 +270,29 @@ def hostile_client(hostile_index: BuiltIndex) -> Iterator[Any]:
     """The API over `hostile_index`."""
     with api_client(hostile_index.index_dir) as client:
         yield client
+
+
+# -- the browser --------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags for Debian's Chromium as root on a machine with no network beyond loopback.
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the page tests (their modules skip or fail first when it is missing)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import uvicorn
 from conftest import SAMPLE, build_index
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_page import BROWSER_ARGS, CHROMIUM, open_page
+from playwright.sync_api import Browser, Page, expect
+from test_page import open_page
 
 from search_service.api import create_app
 from search_service.settings import Settings
@@ -102,16 +102,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         uv.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

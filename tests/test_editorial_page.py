@@ -18,9 +18,9 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the page tests", allow_module_level=True)
 
 import uvicorn  # noqa: E402
-from conftest import SAMPLE, build_index, write_jsonl  # noqa: E402
+from conftest import BROWSER_ARGS, SAMPLE, build_index, write_jsonl  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from test_page import BROWSER_ARGS, CANARY_SLUG, CANARY_TITLE, canary_record  # noqa: E402
+from test_page import CANARY_SLUG, CANARY_TITLE, canary_record  # noqa: E402
 
 from search_service.api import create_app  # noqa: E402
 from search_service.editorial import EditorialStore  # noqa: E402

@@ -17,14 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from conftest import CHROMIUM
 
-CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 if not CHROMIUM.exists():
     _reason = f"{CHROMIUM} is missing: install Debian's chromium (scripts/install-browser) to run the page tests"
@@ -34,19 +33,12 @@ if not CHROMIUM.exists():
 
 import uvicorn  # noqa: E402
 from conftest import BAD, REPO, SAMPLE, build_index, load_seed, write_jsonl  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from search_service.api import create_app  # noqa: E402
 from search_service.settings import Settings  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Ways for page code to turn a string into markup or code: the page's scripts use none of them.
 MARKUP_SINKS = re.compile(r"\.(?:inner|outer)HTML\s*\+?=|insertAdjacentHTML|document\.write|\beval\(|new Function")
 DESKTOP = {"width": 1280, "height": 800}
@@ -130,16 +122,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         uv.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass
