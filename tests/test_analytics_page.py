@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from conftest import SAMPLE, build_index
+from conftest import SAMPLE, build_index, serve_in_thread
 from playwright.sync_api import Browser, Page, expect
 from test_page import open_page
 
@@ -76,32 +73,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             search_budget_ms=60_000,
         )
         app = create_app(settings)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.02)
-    served = Server(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    # What the page will show: a query with results and clicks, one that found nothing.
-    for _ in range(3):
-        answer = served.search("opec output")
-    hit = answer["hits"][1]
-    httpx.post(f"{served.base}/events", json={"query_id": answer["query_id"], "slug": hit["slug"], "position": 2})
-    for _ in range(2):
-        served.search("zyzzyva & <b>nothing</b>")
-    eventually(lambda: served.row("no-results", "zyzzyva & <b>nothing</b>"))
-    try:
+    with serve_in_thread(app) as base:
+        served = Server(base)
+        # What the page will show: a query with results and clicks, one that found nothing.
+        for _ in range(3):
+            answer = served.search("opec output")
+        hit = answer["hits"][1]
+        httpx.post(f"{served.base}/events", json={"query_id": answer["query_id"], "slug": hit["slug"], "position": 2})
+        for _ in range(2):
+            served.search("zyzzyva & <b>nothing</b>")
+        eventually(lambda: served.row("no-results", "zyzzyva & <b>nothing</b>"))
         yield served
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture

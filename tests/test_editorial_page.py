@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +14,7 @@ if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing; CI is set, so a missing browser is a failure", pytrace=False)
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the page tests", allow_module_level=True)
 
-import uvicorn  # noqa: E402
-from conftest import BROWSER_ARGS, SAMPLE, build_index, write_jsonl  # noqa: E402
+from conftest import BROWSER_ARGS, SAMPLE, build_index, serve_in_thread, write_jsonl  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from test_page import CANARY_SLUG, CANARY_TITLE, canary_record  # noqa: E402
 
@@ -40,21 +36,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
         app = create_app(Settings(index_dir=built.index_dir, search_budget_ms=60_000, access_log=False))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the uvicorn server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def test_a_pinned_hit_is_shown_first_marked_and_escaped(base: str) -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,8 +28,7 @@ if not CHROMIUM.exists():
         pytest.fail(f"{_reason}; CI is set, so a missing browser is a failure", pytrace=False)
     pytest.skip(_reason, allow_module_level=True)
 
-import uvicorn  # noqa: E402
-from conftest import BAD, REPO, SAMPLE, build_index, load_seed, write_jsonl  # noqa: E402
+from conftest import BAD, REPO, SAMPLE, build_index, load_seed, serve_in_thread, write_jsonl  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from search_service.api import create_app  # noqa: E402
@@ -104,24 +100,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
         app = create_app(Settings(index_dir=root / "index", search_budget_ms=60_000))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}")
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as base:
+        yield Server(base)
 
 
 @dataclass
