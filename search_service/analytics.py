@@ -86,10 +86,13 @@ class Analytics:
         self.suggest_min_count = suggest_min_count
         self.suggest_refresh_s = suggest_refresh_s
         self.failure: str | None = None
-        self._searches: deque[tuple[str, float, SearchRequest, dict[str, Any], bool]] = deque()
+        # Rows for the searches table, plain values only: holding the answers themselves (hits,
+        # snippets, facets) until the flush kept thousands of objects alive per second, and the
+        # garbage collector's full passes over them cost 70-120 ms each, several times a minute.
+        self._searches: deque[tuple] = deque()
         self._events: deque[tuple[str, int, str, float] | str] = deque()
         # Recorded here, not yet in the database: an event for them is checked against this.
-        self._unflushed: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._unflushed: dict[str, Seen] = {}
         self._event_counts: OrderedDict[str, int] = OrderedDict()
         self._popular: tuple[list[str], list[int]] = ([], [])
         self._dropped = 0
@@ -153,16 +156,16 @@ class Analytics:
         now = time.time()
         # When it was made (8 hex digits of Unix seconds), then 96 random bits that no one can guess.
         query_id = f"{int(now):08x}{secrets.token_hex(12)}"
-        self._unflushed[query_id] = (now, result)
-        self._searches.append((query_id, now, request, result, request.prefix or mark == "typing"))
+        row = _row(query_id, now, request, result, request.prefix or mark == "typing")
+        self._unflushed[query_id] = Seen(now, (result["page"] - 1) * result["per_page"] + 1, row[-1])
+        self._searches.append(row)
         return result | {"query_id": query_id}
 
     def find(self, query_id: str) -> Seen | None:
         """The search an event refers to, if this worker holds it or it reached the database."""
         held = self._unflushed.get(query_id)
         if held is not None:
-            ts, result = held
-            return Seen(ts, (result["page"] - 1) * result["per_page"] + 1, tuple(h["slug"] for h in result["hits"]))
+            return held
         if self.path is None:
             return None
         try:
@@ -255,7 +258,7 @@ class Analytics:
         events = _drain(self._events)
         if not searches and not events:
             return
-        rows = [_row(*entry) for entry in searches]
+        rows = [(*row[:-1], orjson.dumps(row[-1]).decode()) for row in searches]
         clicks = [event for event in events if isinstance(event, tuple)]
         settled = [event for event in events if isinstance(event, str)]
         try:
@@ -286,13 +289,14 @@ def _drain(queue: deque) -> list:
 
 
 def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any], typing: bool) -> tuple:
-    """A searches row: the normalized query and what the engine answered, nothing about the reader."""
+    """A searches row: the normalized query and what the engine answered, nothing about the reader.
+
+    The last value is the tuple of slugs shown (the flush writes it as JSON)."""
     filters: dict[str, Any] = {name: list(values) for name, values in sorted(request.filters.items())}
     if request.published_after is not None:
         filters["published_after"] = iso(request.published_after)
     if request.published_before is not None:
         filters["published_before"] = iso(request.published_before)
-    slugs = [hit["slug"] for hit in result["hits"]]
     return (
         query_id,
         ts,
@@ -306,5 +310,5 @@ def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any
         result["took_ms"],
         int(result["cached"]),
         int(typing),
-        orjson.dumps(slugs).decode(),
+        tuple(hit["slug"] for hit in result["hits"]),
     )
