@@ -91,6 +91,12 @@ def test_past_ann_min_vectors_the_graph_answers_with_the_exact_ranking(built):
         assert slugs(graph, query) == slugs(exact, query), query
     assert graph.semantic.dense_searches["ann"] >= len(queries(records))
     assert exact.semantic.dense_searches["ann"] == 0
+    # expansion_search is read by the workers: a new value applies to the same graph, no reindex.
+    wider = engine_for(index_dir, dataclasses.replace(config, semantic=dataclasses.replace(
+        config.semantic, ann_expansion_search=7)))  # fmt: skip
+    wider.search(SearchRequest(q="oil prices"))
+    graph_view = wider.semantic.graph(wider.semantic.view(IndexStore(index_dir).current().path))
+    assert graph_view._index.expansion_search == 7 and wider.semantic.dense_searches["ann"]
     # The graph's cosines are the float32 ones (to rounding), not float16's (off by ~1e-3).
     view = graph.semantic.view(IndexStore(index_dir).current().path)
     vector = graph.semantic.query_vector("oil prices")
