@@ -1,10 +1,12 @@
 """The HTTP API: a thin FastAPI layer over SearchEngine. Parameters in, plain dicts out as JSON."""
 
+import gc
 import hmac
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import FastAPI, Path, Query, Request
@@ -20,6 +22,7 @@ from .article import MAX_DATE, MIN_DATE
 from .config import IndexConfig, load_config
 from .editorial_api import add_editorial_routes
 from .errors import InvalidParameterError, NotFoundError, ServiceError, UnauthorizedError
+from .fast_query import FastQueryRoute
 from .models import (
     ArticleOut,
     ErrorOut,
@@ -40,6 +43,7 @@ from .suggest import Suggester
 from .writes import add_write_routes
 
 log = logging.getLogger("search_service.api")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Not found"},
@@ -64,6 +68,19 @@ def error_response(status: int, code: str, message: str) -> JSON:
     return JSON({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def fast_get(app: FastAPI) -> Callable[..., Callable[[Endpoint], Endpoint]]:
+    """`app.get` with a FastQueryRoute: plain query parameters read without pydantic (fast_query.py)."""
+
+    def get(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        def add(endpoint: Endpoint) -> Endpoint:
+            app.router.add_api_route(path, endpoint, methods=["GET"], route_class_override=FastQueryRoute, **options)
+            return endpoint
+
+        return add
+
+    return get
+
+
 def create_app(settings: Settings | None = None, config: IndexConfig | None = None) -> FastAPI:
     settings = settings or Settings()
     config = config or load_config(settings.config_path)
@@ -79,7 +96,12 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
         app.state.analytics = Analytics.from_settings(settings)
         app.state.analytics.start()
         app.state.suggester = Suggester(engine, app.state.analytics.popular)
+        # Everything made so far (modules, config, the opened index) lives as long as the worker:
+        # out of the collector's generations, it is not rescanned by every full collection.
+        gc.collect()
+        gc.freeze()
         yield
+        gc.unfreeze()
         app.state.analytics.stop()
 
     app = FastAPI(
@@ -146,6 +168,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
     histogram = config.histogram_field.name if config.histogram_field else None
     all_facets = [*facet_names, *([histogram] if histogram else [])]
     filter_fields = config.filters  # query parameter -> field
+    get = fast_get(app)
 
     Q = Annotated[
         str,
@@ -195,7 +218,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             **rest,
         )
 
-    @app.get("/search", response_model=SearchOut, responses=ERRORS, summary="Ranked search with facets")
+    @get("/search", response_model=SearchOut, responses=ERRORS, summary="Ranked search with facets")
     async def search(
         request: Request,
         q: Q = "",
@@ -259,14 +282,14 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         result = app.state.engine.search(search_request)
         return JSON(app.state.analytics.record(search_request, result, request.headers.get(ANALYTICS_HEADER)))
 
-    @app.get("/articles/{slug}", response_model=ArticleOut, responses=ERRORS, summary="One stored article by slug")
+    @get("/articles/{slug}", response_model=ArticleOut, responses=ERRORS, summary="One stored article by slug")
     async def article(slug: Annotated[str, Path(max_length=200, examples=["reuters-1-bahia-cocoa-review"])]) -> JSON:
         found = app.state.engine.article(slug)
         if found is None:
             raise NotFoundError(f"no article with slug {slug!r}")
         return JSON(found)
 
-    @app.get("/articles/{slug}/related", response_model=RelatedOut, responses=ERRORS, summary="Similar articles")
+    @get("/articles/{slug}/related", response_model=RelatedOut, responses=ERRORS, summary="Similar articles")
     async def related(
         slug: Annotated[str, Path(max_length=200, examples=["reuters-1-bahia-cocoa-review"])],
         limit: Annotated[int, Query(ge=1, le=50, description="How many similar articles.", examples=[5])] = 5,
@@ -276,7 +299,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             raise NotFoundError(f"no article with slug {slug!r}")
         return JSON({"slug": slug, "related": hits})
 
-    @app.get(
+    @get(
         "/facets/{facet}",
         response_model=FacetValuesOut,
         responses=ERRORS,
@@ -301,18 +324,18 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
         search_request = build_request(request, q, topic, entity, lang, published_after, published_before)
         return JSON(app.state.engine.facet_values(facet, search_request, prefix.strip(), size))
 
-    @app.get("/suggest", response_model=SuggestOut, responses=ERRORS, summary="Search-box completions")
+    @get("/suggest", response_model=SuggestOut, responses=ERRORS, summary="Search-box completions")
     async def suggest(
         q: Annotated[str, Query(max_length=200, description="What has been typed so far.", examples=["opec"])] = "",
         limit: Annotated[int, Query(ge=1, le=10, description="How many completions.", examples=[10])] = 10,
     ) -> JSON:
         return JSON({"q": q, "suggestions": app.state.suggester.suggest(q, limit)})
 
-    @app.get("/health", response_model=HealthOut, summary="The process is alive")
+    @get("/health", response_model=HealthOut, summary="The process is alive")
     async def health() -> JSON:
         return JSON({"status": "ok"})
 
-    @app.get("/ready", response_model=ReadyOut, responses=ERRORS, summary="The index is open and serving")
+    @get("/ready", response_model=ReadyOut, responses=ERRORS, summary="The index is open and serving")
     async def ready() -> JSON:
         opened = app.state.engine.reader.current()
         last = opened.generation.last_commit()
@@ -326,7 +349,7 @@ def _add_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> None:
             }
         )
 
-    @app.get("/metrics", include_in_schema=False)
+    @get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         payload, content_type = metrics_payload(app.state.engine.reader)
         return Response(payload, media_type=content_type)

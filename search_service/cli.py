@@ -525,6 +525,7 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
         f"warnings {report.warnings}, journal writes {report.journal}; "
         f"{report.seconds:.2f} s, {report.docs_per_s:,.0f} docs/s; "
         f"index now holds {report.documents} articles ({report.generation})"
+        + (f"; ANN graph {report.ann}, {report.ann_rows} rows ({report.ann_seconds:.1f} s)" if report.ann else "")
     )
 
 

@@ -153,6 +153,15 @@ class SemanticConfig:
     # (by feedback_weight times their mean), then searched and fused again. 0 turns it off.
     feedback_docs: int = 0
     feedback_weight: float = 0.5
+    # The HNSW graph (ann.py) for the dense top-N once a generation holds this many vectors; below,
+    # an exact dot product. None of these is in the fingerprint: the graph is derived from the
+    # vectors, so a change never re-embeds (connectivity and expansion_add apply to the next graph
+    # built, expansion_search to the next search).
+    ann_min_vectors: int = 30_000
+    ann_tail_rows: int = 2_000
+    ann_connectivity: int = 16
+    ann_expansion_add: int = 128
+    ann_expansion_search: int = 200
 
     def indexed(self) -> dict[str, Any]:
         """What decides the vectors written at import: part of the fingerprint when enabled."""
@@ -536,7 +545,8 @@ def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
         problems.append(f"[semantic].fusion must be convex or rrf (got {semantic.fusion!r})")
     if not 0 <= semantic.lexical_weight <= 1:
         problems.append("[semantic].lexical_weight must be between 0 and 1")
-    for name in ("batch_size", "threads", "depth"):
+    names = ("batch_size", "threads", "depth", "ann_min_vectors", "ann_tail_rows", "ann_connectivity")
+    for name in (*names, "ann_expansion_add", "ann_expansion_search"):
         if isinstance(getattr(semantic, name), bool) or getattr(semantic, name) < 1:
             problems.append(f"[semantic].{name} must be at least 1")
 

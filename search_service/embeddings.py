@@ -55,7 +55,7 @@ class VectorWriter:
         self.row_bytes = dimension * 4
         directory.mkdir(parents=True, exist_ok=True)
         _check_model(directory, model, dimension, create=True)
-        rows = _whole_rows(directory, dimension)
+        rows = whole_rows(directory, dimension)
         # Cut a tail torn by a killed writer: both files end at the last whole row again.
         with open(directory / KEYS, "ab") as keys, open(directory / VECTORS, "ab") as vectors:
             keys.truncate(rows * KEY_BYTES)
@@ -138,7 +138,7 @@ class VectorReader:
         if size == self._size:
             return
         self._size = size
-        rows = _whole_rows(self.directory, self.dimension)
+        rows = whole_rows(self.directory, self.dimension)
         if not rows or not _check_model(self.directory, self.model, self.dimension, create=False):
             self.rows, self.matrix, self.keys, self.ids, self._order = 0, None, None, None, None
             return
@@ -183,7 +183,7 @@ def key_id(key: bytes) -> int:
     return int.from_bytes(key[:8], "big")
 
 
-def _whole_rows(directory: Path, dimension: int) -> int:
+def whole_rows(directory: Path, dimension: int) -> int:
     try:
         keys = os.stat(directory / KEYS).st_size // KEY_BYTES
         vectors = os.stat(directory / VECTORS).st_size // (dimension * 4)

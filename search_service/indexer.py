@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from array import array
@@ -21,6 +22,8 @@ from .journal import Entry, Journal
 from .schema import build_schema
 from .sources import Item, read_items
 from .store import Generation, IndexStore, write_last_run
+
+log = logging.getLogger("search_service.indexer")
 
 # Tantivy refuses a writer whose memory arena per indexing thread is smaller than this.
 MIN_HEAP_PER_THREAD = 15_000_000
@@ -62,6 +65,11 @@ class ImportReport:
     embedded: int = 0
     vectors_reused: int = 0
     vectors_missing: int = 0
+    # The ANN graph (ann.py): what this run did to it (ann.GraphRun's action; "" with [semantic]
+    # off), the rows it covers after the run, and the seconds that took.
+    ann: str = ""
+    ann_rows: int = 0
+    ann_seconds: float = 0.0
 
     @property
     def docs_per_s(self) -> float:
@@ -290,10 +298,11 @@ class Indexer:
         with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
-            previous = _PreviousKeys(self.store.current(), self.key)
+            live = self.store.current()
+            previous = _PreviousKeys(live, self.key)
             with (
                 self._new_generation() as (generation, index, writer),
-                self._vectors(generation, self.store.current()) as (build, vectors),
+                self._vectors(generation, live) as (build, vectors),
             ):
                 report = ImportReport("rebuild", generation=generation.name)
                 batch = _Batch(report, max_rejects=self.options.max_rejects)
@@ -308,6 +317,7 @@ class Indexer:
                 writer.commit()
                 applied = self._replay_journal(index, writer, batch.report, build, vectors)
                 writer.wait_merging_threads()
+                self._update_graph(generation, live, batch.report)
             # Every old key seen again was counted as updated (slugs are unique in a batch).
             batch.report.deleted = previous.total - batch.report.updated
             self.store.publish(generation)
@@ -364,6 +374,8 @@ class Indexer:
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
+            if applied:  # journaled upserts may have added vectors
+                self._update_graph(current, None, report)
             return self._finish(report, index, started)
 
     def apply_journal(self) -> ImportReport | None:
@@ -409,6 +421,7 @@ class Indexer:
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
+            self._update_graph(current, None, batch.report)
             return self._finish(batch.report, index, started)
 
     def _builds(self, generation: Generation | None) -> bool:
@@ -530,6 +543,7 @@ class Indexer:
             finally:
                 report.embedded = vectors.embedded
                 vectors.close()
+            self._update_graph(current, None, report)
             index = current.open(self.config)
             return self._finish(report, index, started)
 
@@ -556,6 +570,34 @@ class Indexer:
             yield document_builder(self.config, vectors.key), vectors
         finally:
             vectors.close()
+
+    def _update_graph(self, generation: Generation, previous: Generation | None, report: ImportReport) -> None:
+        """The ANN graph brought up to date with the vectors just synced (ann.update_graph).
+
+        Never fatal: it runs after the commit (the write is made and must be acknowledged) and
+        the graph is only a faster way to the same candidates, so a failure is logged and
+        searches stay exact until a later run builds it."""
+        if not self.config.semantic.enabled:
+            return
+        from .ann import GraphRun, GraphUnavailableError, update_graph
+        from .embeddings import embeddings_dir, whole_rows
+        from .semantic import MODELS
+
+        dimension = MODELS[self.config.semantic.model].dimension
+        directory = embeddings_dir(generation.path)
+        try:
+            run = update_graph(
+                directory,
+                self.config.semantic,
+                dimension,
+                whole_rows(directory, dimension),
+                embeddings_dir(previous.path) if previous is not None else None,
+                threads=self.options.threads,
+            )
+        except (GraphUnavailableError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+            log.warning("ann graph not updated: searches stay exact", extra={"fields": {"error": str(exc)}})
+            run = GraphRun("failed")
+        report.ann, report.ann_rows, report.ann_seconds = run.action, run.rows, round(run.seconds, 3)
 
     def _load_embedder(self) -> Any:
         """The model, loaded on the first text to embed and kept for the Indexer's later runs."""
@@ -602,6 +644,7 @@ class Indexer:
             writer.commit()
             applied = self._replay_journal(index, writer, report, build, vectors)
             writer.wait_merging_threads()
+            self._update_graph(generation, current, report)
         self.store.publish(generation)
         self.journal.remove(applied)
         return self._finish(batch.report, index, started)

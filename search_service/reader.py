@@ -126,4 +126,17 @@ def _vector_stats(opened: OpenIndex, searcher: tantivy.Searcher, config: IndexCo
         "embedded": embedded,
         "embedding_coverage": round(embedded / searcher.num_docs, 4) if searcher.num_docs else 1.0,
         "vector_rows": vectors.rows,
+        "ann_rows": _graph_rows(vectors, config),
     }
+
+
+def _graph_rows(vectors: Any, config: IndexConfig) -> int:
+    """Rows the live graph covers (0: none, or one that cannot be used); those past it, and every
+    row below [semantic] ann_min_vectors, are searched exactly."""
+    from .ann import GraphView
+
+    if vectors.rows < config.semantic.ann_min_vectors:
+        return 0
+    graph = GraphView(vectors.directory, vectors.dimension, config.semantic.ann_expansion_search)
+    graph.refresh(vectors)
+    return graph.rows

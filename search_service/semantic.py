@@ -308,18 +308,42 @@ class SemanticRanker:
         # One thread per query: the workers (processes) are the parallelism of serving.
         self.embedder = Embedder(self.spec, self.semantic.max_tokens, threads=1)
         self.queries = LRUCache(QUERY_CACHE_SIZE)
-        self._views: dict[str, Any] = {}
+        self._views: dict[str, tuple[Any, Any]] = {}
+        # Dense searches answered by the graph ("ann") and by the exact product ("exact"), per worker.
+        self.dense_searches = {"ann": 0, "exact": 0}
 
     def view(self, generation_path: Path) -> Any:
+        """The served generation's vectors (and, past ann_min_vectors, its graph), refreshed."""
+        from .ann import GraphView
         from .embeddings import VectorReader, embeddings_dir
 
         key = str(generation_path)
-        view = self._views.get(key)
-        if view is None:
-            view = VectorReader(embeddings_dir(generation_path), self.spec.name, self.spec.dimension)
-            self._views = {key: view}  # only the served generation's view is kept
+        if key not in self._views:
+            directory = embeddings_dir(generation_path)
+            view = VectorReader(directory, self.spec.name, self.spec.dimension)
+            graph = GraphView(directory, self.spec.dimension, self.semantic.ann_expansion_search)
+            self._views = {key: (view, graph)}  # only the served generation's are kept
+        view, graph = self._views[key]
         view.refresh()
+        if view.rows >= self.semantic.ann_min_vectors:
+            graph.refresh(view)
         return view
+
+    def graph(self, view: Any) -> Any:
+        """The graph beside `view` (ann.GraphView), or None."""
+        return next((graph for v, graph in self._views.values() if v is view), None)
+
+    def nearest_rows(self, view: Any, vector: np.ndarray, k: int, skip: int = 0) -> list[tuple[int, float]]:
+        """Rows ranked skip..skip+k by cosine: from the graph and the tail past it once there are
+        ann_min_vectors rows and a usable graph, else by the exact product over every row."""
+        graph = self.graph(view)
+        if graph is not None and view.rows >= self.semantic.ann_min_vectors:
+            rows = graph.nearest(view, vector, k, skip)
+            if rows is not None:
+                self.dense_searches["ann"] += 1
+                return rows
+        self.dense_searches["exact"] += 1
+        return view.nearest(vector, k, skip)
 
     def query_vector(self, text: str) -> np.ndarray:
         text = " ".join(text.split())
@@ -339,7 +363,7 @@ class SemanticRanker:
         found: dict[Any, tuple[Any, float]] = {}
         skip = 0
         for _ in range(DENSE_ROUNDS):
-            rows = view.nearest(vector, k, skip)
+            rows = self.nearest_rows(view, vector, k, skip)
             cosine = {view.key_id(row): score for row, score in rows}
             if cosine:
                 # One lookup for all the rows' documents; their ids tell which row each one is.

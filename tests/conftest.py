@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -274,6 +275,41 @@ def hostile_client(hostile_index: BuiltIndex) -> Iterator[Any]:
     """The API over `hostile_index`."""
     with api_client(hostile_index.index_dir) as client:
         yield client
+
+
+# -- semantic ranking (tests/test_semantic*.py) -------------------------------------------------
+
+
+def semantic_config(tmp_path: Path, **semantic: Any) -> IndexConfig:
+    """The shipped config with [semantic] enabled (small batches, so tests see several), written to
+    a file so that CLI subprocesses and servers run it too."""
+    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
+    head, section, tail = text.partition("\n[semantic]\n")
+    for key, value in ({"enabled": True, "batch_size": 4, "threads": 1} | semantic).items():
+        tail, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", tail)
+        assert found == 1, key
+    path = tmp_path / f"schema-{len(list(tmp_path.glob('schema-*.toml')))}.toml"
+    path.write_text(head + section + tail, encoding="utf-8")
+    return load_config(path)
+
+
+def reuters(count: int, start: int = 0) -> list[dict[str, Any]]:
+    """Reuters articles with a body of some length (the model has something to read), from `start`."""
+    records = []
+    for record in iter_jsonl(REUTERS):
+        if len(record.get("body_md", "")) > 200:
+            records.append(record)
+        if len(records) >= start + count:
+            break
+    return records[start:]
+
+
+def engine_for(index_dir: Path, config: IndexConfig) -> Any:
+    """A SearchEngine over `index_dir` that looks for commits at every search."""
+    from search_service.reader import IndexReader
+    from search_service.search import SearchEngine
+
+    return SearchEngine(IndexReader(IndexStore(index_dir), config, interval=0.0), config)
 
 
 # -- the browser --------------------------------------------------------------------------------

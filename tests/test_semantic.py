@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CLI, REPO, REUTERS, SHIPPED_CONFIG, api_client, cli_env, iter_jsonl, write_jsonl
+from conftest import CLI, REPO, api_client, cli_env, engine_for, reuters, semantic_config, write_jsonl
 
-from search_service.config import IndexConfig, load_config
+from search_service.config import IndexConfig
 from search_service.embeddings import VectorReader, embeddings_dir
 from search_service.errors import ConfigError, SemanticUnavailableError
 from search_service.indexer import Indexer, IndexerOptions
@@ -34,29 +34,6 @@ from search_service.store import IndexStore
 
 REFERENCE = REPO / "tests" / "reference" / "minilm_vectors.json"
 ARTICLES = 24
-
-
-def semantic_config(tmp_path: Path, **semantic: Any) -> IndexConfig:
-    """The shipped config with [semantic] enabled (small batches, so tests see several), written to
-    a file so that CLI subprocesses run it too."""
-    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
-    head, section, tail = text.partition("\n[semantic]\n")
-    for key, value in ({"enabled": True, "batch_size": 4, "threads": 1} | semantic).items():
-        tail, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", tail)
-        assert found == 1, key
-    path = tmp_path / f"schema-{len(list(tmp_path.glob('schema-*.toml')))}.toml"
-    path.write_text(head + section + tail, encoding="utf-8")
-    return load_config(path)
-
-
-def reuters(count: int, start: int = 0) -> list[dict[str, Any]]:
-    records = []
-    for record in iter_jsonl(REUTERS):
-        if len(record.get("body_md", "")) > 200:
-            records.append(record)
-        if len(records) >= start + count:
-            break
-    return records[start:]
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +51,6 @@ def semantic_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Inde
     corpus = write_jsonl(tmp / "articles.jsonl", [*records, duplicate])
     Indexer(IndexStore(tmp / "index"), config).rebuild([str(corpus)])
     return tmp / "index", config, records
-
-
-def engine_for(index_dir: Path, config: IndexConfig) -> SearchEngine:
-    return SearchEngine(IndexReader(IndexStore(index_dir), config, interval=0.0), config)
 
 
 # -- the extra -------------------------------------------------------------------------------------
@@ -137,6 +110,9 @@ def test_changing_what_is_embedded_changes_the_fingerprint(tmp_path: Path):
     assert base.fingerprint != semantic_config(tmp_path, fields=["title"]).fingerprint
     assert base.fingerprint != semantic_config(tmp_path, max_tokens=128).fingerprint
     assert base.fingerprint == semantic_config(tmp_path, lexical_weight=0.5, depth=50).fingerprint
+    # The ANN graph is derived from the vectors: none of its settings re-embeds anything.
+    graph = {"ann_min_vectors": 10, "ann_tail_rows": 5, "ann_connectivity": 8, "ann_expansion_add": 64}
+    assert base.fingerprint == semantic_config(tmp_path, ann_expansion_search=50, **graph).fingerprint
     off = dataclasses.replace(base, semantic=dataclasses.replace(base.semantic, enabled=False))
     assert off.fingerprint != base.fingerprint
 
@@ -315,6 +291,8 @@ def test_http_search_says_whether_semantic_ranking_was_used_and_related_uses_it(
         ("fields", ["title", "byline"], "fields must list article attributes"),
         ("model", "bert-large", "model must be one of"),
         ("depth", 0, "depth must be at least 1"),
+        ("ann_tail_rows", 0, "ann_tail_rows must be at least 1"),
+        ("ann_expansion_search", 0, "ann_expansion_search must be at least 1"),
     ],
 )
 def test_an_invalid_semantic_section_is_refused_saying_what_to_fix(tmp_path: Path, key: str, value: Any, words: str):
