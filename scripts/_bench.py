@@ -159,6 +159,16 @@ def fmt(value: float, digits: int = 2) -> str:
 # -- memory and disk ------------------------------------------------------------------------------
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of /proc/PID/stat, in seconds (0 when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_status_kb(key: str, pid: int | str = "self") -> int:
     """A `VmHWM`/`VmRSS`-style line of /proc/PID/status, in kB (0 when unavailable)."""
     try:
@@ -249,6 +259,10 @@ class Server:
         except OSError:
             pass
         return pids
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process and its workers so far."""
+        return sum(process_cpu_seconds(pid) for pid in self.child_pids())
 
     def stop(self, grace: float = 15.0) -> None:
         process, self.process = self.process, None
