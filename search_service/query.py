@@ -365,6 +365,16 @@ def typo_distance(word: str, one_min: int, two_min: int) -> int:
     return 1 if len(word) >= one_min else 0
 
 
+def any_term(schema: tantivy.Schema, field_name: str, values: list[str]) -> tantivy.Query:
+    """Documents with any of `values` in the field, as a union of term queries.
+
+    Not term_set_query: that one reads every posting of every value into a bit set before it
+    can answer (~0.2 ms for a few common words, or a few slugs among 20,000), where a union of
+    term queries is only advanced to the documents the other clauses of an intersection allow.
+    """
+    return _any([tantivy.Query.term_query(schema, field_name, value) for value in values])
+
+
 def _any(queries: list[tantivy.Query]) -> tantivy.Query:
     if len(queries) == 1:
         return queries[0]
