@@ -33,6 +33,7 @@ from fastapi.responses import Response
 from search_service.config import IndexConfig, load_config
 from search_service.facets import day_histogram_agg, month_ranges_agg, terms_agg
 from search_service.freshness import FreshnessRanker, current_now
+from search_service.query import any_term
 from search_service.schema import build_analyzer, register_analyzers
 from search_service.search import HIT_ATTRIBUTES, MONTH_RANGES_MIN_MATCHES, WHOLE_TEXT, Ranked, index_date_span
 from search_service.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
@@ -267,8 +268,8 @@ class Floor:
             return set()
         query = tantivy.Query.boolean_query(
             [
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, self.key_field, slugs)),
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, self.body_field, sorted(set(words)))),
+                (tantivy.Occur.Must, any_term(self.schema, self.key_field, slugs)),
+                (tantivy.Occur.Must, any_term(self.schema, self.body_field, sorted(set(words)))),
             ]
         )
         result = searcher.search(query, len(slugs), count=False)

@@ -26,7 +26,7 @@ from typing import Any
 
 import tantivy
 
-from .query import ParsedQuery, QueryBuilder, Term
+from .query import ParsedQuery, QueryBuilder, Term, any_term
 from .render import CJK_RUN
 
 ELLIPSIS = "…"
@@ -343,14 +343,14 @@ class Snippets:
         clauses = []
         words = sorted(matcher.words())
         if words:
-            clauses.append(tantivy.Query.term_set_query(index_schema, self.body_field, words))
+            clauses.append(any_term(index_schema, self.body_field, words))
         for prefix in matcher.prefixes:
             clauses.append(tantivy.Query.regex_query(index_schema, self.body_field, _prefix_pattern(prefix)))
         if not clauses:
             return set()
         query = tantivy.Query.boolean_query(
             [
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(index_schema, key_field, keys)),
+                (tantivy.Occur.Must, any_term(index_schema, key_field, keys)),
                 (tantivy.Occur.Must, tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses])),
             ]
         )

@@ -449,6 +449,28 @@ def test_without_synonyms_or_rules_the_query_is_the_one_built_before(client: Any
     assert repr(plan.text_query) == repr(engine.builder.build(parsed, corrections=corrections))
 
 
+@pytest.mark.parametrize("q", ["petroleum", "cocoa brazil", '"crude oil" sugar', "coffee petroleum wheat"])
+def test_synonym_queries_built_once_are_the_ones_a_fresh_builder_builds(client: Any, q: str) -> None:
+    """The builder keeps each synonym's query for the next search that widens the same way: reused,
+    it is what a builder that never saw it builds, for all words and for the any-word fallback."""
+    from search_service.query import QueryBuilder, parse
+
+    put_ok(client, "synonyms", {"synonyms": [{"words": ["petroleum", "crude oil"]}, {"words": ["coffee", "cocoa"]}]})
+    engine = client.app.state.engine
+    searcher = engine.reader.searcher()
+    parsed = parse(q, engine.builder.known_fields)
+    corrections = engine.builder.corrections(parsed, searcher, engine.reader.version)
+    expansions = engine.editorial.expansions(parsed, corrections)
+    assert expansions
+    built = {}
+    for require_all in (True, False, True):
+        args = {"require_all": require_all, "corrections": corrections, "expansions": expansions}
+        fresh = QueryBuilder(engine.config, engine.schema).build(parsed, **args)
+        built[require_all] = repr(engine.builder.build(parsed, **args))
+        assert built[require_all] == repr(engine.builder.build(parsed, **args)) == repr(fresh)
+    assert built[True] != built[False]
+
+
 def test_a_damaged_state_file_never_breaks_searches(
     client: Any, index: BuiltIndex, records: list[dict[str, Any]]
 ) -> None:

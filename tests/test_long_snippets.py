@@ -122,3 +122,13 @@ def test_a_common_word_in_the_first_window_does_not_hide_the_rare_one_further_in
     # "said" is all over the first window; "zeppelins" only 30 KB in: the snippet shows the rare word.
     snippet = snippet_of(engine, "late-match", "said zeppelins", typos=False)
     assert "<mark>Zeppelins</mark>" in snippet, snippet
+
+
+@pytest.mark.parametrize("options", [{"q": "zeppelin"}, {"q": "zeppel", "prefix": True}])
+def test_one_body_check_tells_a_late_match_from_a_long_body_without_one(engine: SearchEngine, options: dict):
+    # Both long bodies lack the word in their first window; the one index query asked about both
+    # (snippets.body_matches) finds it 30 KB into one and nowhere in the other.
+    result = engine.search(SearchRequest(per_page=10, **options))
+    snippets = {hit["slug"]: hit["highlights"]["snippet"] for hit in result["hits"]}
+    assert "<mark>Zeppelins</mark>" in snippets["late-match"], snippets["late-match"]
+    assert snippets["title-only"] == "The weekly summary."
