@@ -24,6 +24,7 @@ from conftest import BAD, CLI, REUTERS, SAMPLE, build_index, cli_env, live_slugs
 
 from search_service.config import load_config
 from search_service.indexer import Hooks, Indexer, Reject
+from search_service.settings import Settings
 from search_service.store import IndexStore
 
 KEY = "test-admin-key"
@@ -165,6 +166,11 @@ def article(slug: str, **changes: Any) -> dict[str, Any]:
 
 
 def present(server: Server, slugs: list[str]) -> set[str]:
+    """The slugs a new connection finds. It may reach the worker that did not take the write, whose
+    reader looks for new commits every SEARCH_RELOAD_INTERVAL_S (0.25 s), as the README says. Without
+    the wait, requests fast enough to all land inside that interval (they are, since FastQueryRoute)
+    find the other worker's reader one commit behind."""
+    time.sleep(4 * Settings.model_fields["reload_interval_s"].default)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         return {slug for slug in slugs if http.get(f"/articles/{slug}").status_code == 200}
 
