@@ -86,9 +86,8 @@ class Analytics:
         self.suggest_min_count = suggest_min_count
         self.suggest_refresh_s = suggest_refresh_s
         self.failure: str | None = None
-        # Rows for the searches table, plain values only: holding the answers themselves (hits,
-        # snippets, facets) until the flush kept thousands of objects alive per second, and the
-        # garbage collector's full passes over them cost 70-120 ms each, several times a minute.
+        # Searches as _held keeps them (plain values, never the answer: see there); the flusher
+        # turns each into a searches row.
         self._searches: deque[tuple] = deque()
         self._events: deque[tuple[str, int, str, float] | str] = deque()
         # Recorded here, not yet in the database: an event for them is checked against this.
@@ -156,9 +155,9 @@ class Analytics:
         now = time.time()
         # When it was made (8 hex digits of Unix seconds), then 96 random bits that no one can guess.
         query_id = f"{int(now):08x}{secrets.token_hex(12)}"
-        row = _row(query_id, now, request, result, request.prefix or mark == "typing")
-        self._unflushed[query_id] = Seen(now, (result["page"] - 1) * result["per_page"] + 1, row[-1])
-        self._searches.append(row)
+        held = _held(query_id, now, request, result, request.prefix or mark == "typing")
+        self._unflushed[query_id] = Seen(now, (result["page"] - 1) * result["per_page"] + 1, held[-1])
+        self._searches.append(held)
         return result | {"query_id": query_id}
 
     def find(self, query_id: str) -> Seen | None:
@@ -258,7 +257,7 @@ class Analytics:
         events = _drain(self._events)
         if not searches and not events:
             return
-        rows = [(*row[:-1], orjson.dumps(row[-1]).decode()) for row in searches]
+        rows = [_row(held) for held in searches]
         clicks = [event for event in events if isinstance(event, tuple)]
         settled = [event for event in events if isinstance(event, str)]
         try:
@@ -288,10 +287,29 @@ def _drain(queue: deque) -> list:
     return [queue.popleft() for _ in range(len(queue))]
 
 
-def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any], typing: bool) -> tuple:
-    """A searches row: the normalized query and what the engine answered, nothing about the reader.
+def _held(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any], typing: bool) -> tuple:
+    """What the buffer keeps of a search until the flush: its request and the plain values of its
+    answer, the tuple of slugs shown last (what a click is checked against). Never the answer
+    itself: thousands of its objects alive per second made the collector's full passes long."""
+    return (
+        query_id,
+        ts,
+        request,
+        result["sort"],
+        result["page"],
+        result["per_page"],
+        result["total"],
+        result["matched"],
+        result["took_ms"],
+        int(result["cached"]),
+        int(typing),
+        tuple(hit["slug"] for hit in result["hits"]),
+    )
 
-    The last value is the tuple of slugs shown (the flush writes it as JSON)."""
+
+def _row(held: tuple) -> tuple:
+    """A searches row: the normalized query and what the engine answered, nothing about the reader."""
+    query_id, ts, request, *answer, slugs = held
     filters: dict[str, Any] = {name: list(values) for name, values in sorted(request.filters.items())}
     if request.published_after is not None:
         filters["published_after"] = iso(request.published_after)
@@ -302,13 +320,6 @@ def _row(query_id: str, ts: float, request: SearchRequest, result: dict[str, Any
         ts,
         normalize_query(request.q),
         orjson.dumps(filters).decode(),
-        result["sort"],
-        result["page"],
-        result["per_page"],
-        result["total"],
-        result["matched"],
-        result["took_ms"],
-        int(result["cached"]),
-        int(typing),
-        tuple(hit["slug"] for hit in result["hits"]),
+        *answer,
+        orjson.dumps(slugs).decode(),
     )
