@@ -2,26 +2,28 @@
 
     generations/NAME/embeddings/
       vectors.f32   row i: one unit-length float32 vector (dimension floats), appended only
-      keys.bin      row i: the 16-byte key of the text row i embeds (semantic.text_key), appended only
+      keys.bin      row i: the 16-byte key of the text row i embeds (semantic.vector_key), appended only
       model.json    the model, its dimension and truncation
 
 Why this layout: vectors are keyed by what was embedded, not by slug or document, so an article
-whose text did not change keeps its vector through any reindex (a rebuild copies it from the
-previous generation's file instead of embedding again), exact duplicates share one row, and
+whose text did not change keeps its vector through any reindex (a rebuild starts from a copy of
+the previous generation's file instead of embedding again), exact duplicates share one row, and
 the Tantivy document only carries its key's id (`_embedding`, the key's first 8 bytes: the
 chance that two of a million texts share one is ~3e-8) to find it by. Both files
 only grow: a writer appends vectors, then their keys, and fsyncs, so a kill -9 leaves at most
 a torn tail, which the next writer cuts off (the number of whole keys is the number of rows);
 readers memory-map the vectors (numpy) and use only rows whose key is complete. A row whose
-article changed or went away is never served (no live document has its key) and is dropped by
-the next full rebuild, which writes only the live rows. Exact search is one matrix-vector
-product over the mapped rows.
+article changed or went away is never served (no live document has its key); a full rebuild
+drops such rows once they are COMPACT_DEAD_SHARE of the file, and keeps them (and so every row
+number, and the ANN graph built over them) until then. Exact search is one matrix-vector product
+over the mapped rows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,11 @@ VECTORS = "vectors.f32"
 KEYS = "keys.bin"
 MODEL = "model.json"
 KEY_BYTES = 16
+# A rebuild rewrites its vectors without the rows none of its articles uses once they are this
+# share of the file: below it, keeping them costs less than a new ANN graph (built afresh when
+# rows move) and a pass over every vector.
+COMPACT_DEAD_SHARE = 0.2
+COMPACT_CHUNK = 65536  # rows copied at a time: ~100 MB of vectors
 
 
 def embeddings_dir(generation_path: Path) -> Path:
@@ -51,6 +58,7 @@ class VectorWriter:
 
     def __init__(self, directory: Path, model: str, dimension: int) -> None:
         self.directory = directory
+        self.model = model
         self.dimension = dimension
         self.row_bytes = dimension * 4
         directory.mkdir(parents=True, exist_ok=True)
@@ -87,15 +95,6 @@ class VectorWriter:
             added += 1
         return added
 
-    def append_raw(self, key: bytes, vector: bytes) -> None:
-        """One row copied as it is stored elsewhere (a rebuild reusing the previous generation's)."""
-        if key in self.rows:
-            return
-        self._vectors.write(vector)
-        self._keys.write(key)
-        self.rows[key] = self._count
-        self._count += 1
-
     def sync(self) -> None:
         """Vectors reach the disk before the keys that make them visible."""
         try:
@@ -109,6 +108,32 @@ class VectorWriter:
     def close(self) -> None:
         self._vectors.close()
         self._keys.close()
+
+    def compacted(self, keep: set[bytes]) -> VectorWriter:
+        """This writer's files rewritten with only the rows of `keep`, in their order, and a writer
+        of them; this one is closed. Only for a generation nobody reads yet (a rebuild's): the
+        two files are replaced one after the other."""
+        import numpy as np
+
+        self.sync()
+        self.close()
+        rows = np.array(sorted(row for key, row in self.rows.items() if key in keep), dtype=np.int64)
+        matrix = np.memmap(self.directory / VECTORS, dtype="<f4", mode="r", shape=(self._count, self.dimension))
+        keys = np.fromfile(self.directory / KEYS, dtype=f"V{KEY_BYTES}", count=self._count)
+        try:
+            for name, data in ((VECTORS, matrix), (KEYS, keys)):
+                part = self.directory / f"{name}.compacting"
+                with open(part, "wb") as out:
+                    for at in range(0, len(rows), COMPACT_CHUNK):
+                        out.write(np.ascontiguousarray(data[rows[at : at + COMPACT_CHUNK]]).tobytes())
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(part, self.directory / name)
+        except OSError as exc:
+            raise IndexWriteError(f"could not write vectors in {self.directory}: {exc}") from exc
+        finally:
+            del matrix
+        return VectorWriter(self.directory, self.model, self.dimension)
 
 
 class VectorReader:
@@ -218,8 +243,11 @@ class ImportVectors:
     """The vectors of one import run into one generation's file.
 
     `key(values)` is called for every article written (it names the article's vector and is the
-    document's `_embedding` term); a text already in the file costs nothing, one in the previous
-    generation's file (a rebuild) is copied, and the rest are embedded `batch_size` at a time.
+    document's `_embedding` term); a text already in the file costs one hash, and the rest are
+    embedded `batch_size` at a time. A rebuild (`previous`: the live generation's directory)
+    starts from a copy of the previous file, so every unchanged article's vector is already in
+    place, rows keep their numbers and the ANN graph over them stays valid (ann.py links it); the
+    rows no article of the rebuild uses are dropped once they are COMPACT_DEAD_SHARE of the file.
     `sync()` must return before the index commit that makes the documents visible.
     """
 
@@ -235,29 +263,37 @@ class ImportVectors:
 
         self.semantic = semantic
         self.spec = MODELS[semantic.model]
+        self._fields = tuple(semantic.fields)
+        inherited = previous is not None and previous != directory
+        if inherited:
+            _copy_rows(previous, directory, self.spec.name, self.spec.dimension)
         self.writer = VectorWriter(directory, self.spec.name, self.spec.dimension)
+        self._inherited = len(self.writer) if inherited else 0
+        # The keys this rebuild's articles use: which inherited rows were reused, and which are dead.
+        self._live: set[bytes] | None = set() if inherited else None
         self._embedder = embedder
         self._embed = embed
-        self._previous_dir = previous if previous is not None and previous != directory else None
-        self._previous: tuple[Any, dict[bytes, int]] | None = None
         self._pending: dict[bytes, str] = {}
         self.embedded = 0
         self.reused = 0
         self.missing = 0
 
     def key(self, values: dict[str, Any]) -> int:
-        from .semantic import embedded_text, text_key
+        from .semantic import vector_key
 
-        text = embedded_text(values, self.semantic.fields, self.semantic.max_tokens)
-        key = text_key(self.spec, self.semantic.max_tokens, text)
-        if key in self.writer or key in self._pending:
+        key = vector_key(self.spec, self._fields, self.semantic.max_tokens, values)
+        rows = self.writer.rows
+        live = self._live
+        if live is not None and key not in live:
+            live.add(key)
+            if rows.get(key, self._inherited) < self._inherited:
+                self.reused += 1
+        if key in rows or key in self._pending:
             return key_id(key)
-        row = self._previous_row(key)
-        if row is not None:
-            self.writer.append_raw(key, self._previous[0][row].tobytes())
-            self.reused += 1
-        elif self._embed:
-            self._pending[key] = text
+        if self._embed:
+            from .semantic import embedded_text
+
+            self._pending[key] = embedded_text(values, self._fields, self.semantic.max_tokens)
             if len(self._pending) >= self.semantic.batch_size:
                 self._flush()
         else:
@@ -266,10 +302,18 @@ class ImportVectors:
 
     def sync(self) -> None:
         self._flush()
+        if self._live is not None and self._dead_rows() > COMPACT_DEAD_SHARE * len(self.writer):
+            self.writer = self.writer.compacted(self._live)
+            self._inherited = 0  # row numbers changed: nothing is the previous generation's any more
         self.writer.sync()
 
     def close(self) -> None:
         self.writer.close()
+
+    def _dead_rows(self) -> int:
+        # Live keys not in the file (not embedded: `embed=False`) hold no row.
+        rows = self.writer.rows
+        return len(self.writer) - sum(1 for key in self._live or () if key in rows)
 
     def _flush(self) -> None:
         if not self._pending:
@@ -279,17 +323,22 @@ class ImportVectors:
         self.embedded += self.writer.append(keys, vectors)
         self._pending.clear()
 
-    def _previous_row(self, key: bytes) -> int | None:
-        if self._previous_dir is None:
-            return None
-        if self._previous is None:
-            import numpy as np
 
-            reader = VectorReader(self._previous_dir, self.spec.name, self.spec.dimension)
-            rows = {bytes(k): i for i, k in enumerate(reader.keys)} if reader.keys is not None else {}
-            # A plain array over the mapped rows: indexing a np.memmap costs ~10 us a row.
-            self._previous = (np.asarray(reader.matrix) if reader.matrix is not None else None, rows)
-        return self._previous[1].get(key)
+def _copy_rows(source: Path, directory: Path, model: str, dimension: int) -> None:
+    """The whole rows of `source`'s files as the start of `directory`'s (a new generation's, empty
+    until now); nothing when `source` holds another model's vectors or none."""
+    rows = whole_rows(source, dimension)
+    if not rows or not _check_model(source, model, dimension, create=False):
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, size in ((VECTORS, rows * dimension * 4), (KEYS, rows * KEY_BYTES)):
+            # shutil copies in the kernel (sendfile): ~1.5 KB a row is not worth a pass through
+            # Python. Nothing appends to the source meanwhile: the rebuild holds the writer lock.
+            shutil.copyfile(source / name, directory / name)
+            os.truncate(directory / name, size)
+    except OSError as exc:
+        raise IndexWriteError(f"could not copy the previous vectors into {directory}: {exc}") from exc
 
 
 def coverage(searcher: tantivy.Searcher, schema: tantivy.Schema, reader: VectorReader) -> int:

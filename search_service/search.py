@@ -606,7 +606,7 @@ class SearchEngine:
             return tantivy.Query.boolean_query([(tantivy.Occur.Must, term), (tantivy.Occur.MustNot, not_self)])
 
         generation = self.reader.current().generation.path
-        near = self.semantic.neighbours(searcher, self.schema, generation, own, limit + 5, restrict)
+        near = self.semantic.neighbours(searcher, self.schema, generation, address, limit + 5, restrict)
         if near is None:
             return None
         hits = []

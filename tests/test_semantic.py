@@ -139,21 +139,38 @@ def test_import_embeds_every_new_article_and_only_changed_ones_on_upsert(tmp_pat
     assert stats["vector_rows"] == 10  # the old text of the changed article stays until a rebuild
 
 
-def test_a_rebuild_reuses_every_unchanged_vector_and_drops_stale_rows(tmp_path: Path):
+def test_a_rebuild_keeps_every_unchanged_vector_in_its_row_and_compacts_once_dead_rows_add_up(tmp_path: Path):
     config = semantic_config(tmp_path)
     records = reuters(8)
     indexer = Indexer(IndexStore(tmp_path / "index"), config)
     indexer.rebuild([str(write_jsonl(tmp_path / "a.jsonl", records))])
-    first = VectorReader(embeddings_dir(IndexStore(tmp_path / "index").current().path), MINILM.name, 384)
+
+    def vectors() -> VectorReader:
+        return VectorReader(embeddings_dir(IndexStore(tmp_path / "index").current().path), MINILM.name, 384)
+
+    first = vectors()
     before = {bytes(k): np.array(first.matrix[i]) for i, k in enumerate(first.keys)}
 
+    # One changed article of eight: its old row (1 of 9, under COMPACT_DEAD_SHARE) stays, and
+    # every row keeps its number, which is what lets the ANN graph over them be linked.
     records[3] = records[3] | {"summary": "A summary written since."}
     report = indexer.rebuild([str(write_jsonl(tmp_path / "a.jsonl", records))])
     assert (report.embedded, report.vectors_reused) == (1, 7)
-    after = VectorReader(embeddings_dir(IndexStore(tmp_path / "index").current().path), MINILM.name, 384)
+    kept = vectors()
+    assert kept.rows == 9
+    assert [bytes(k) for k in kept.keys[:8]] == list(before)
+    assert np.array_equal(np.asarray(kept.matrix[:8]), np.asarray(first.matrix[:8]))
+
+    # Two more: 3 dead rows of 11 are past the share, so the rebuild writes only the live ones.
+    records[5] = records[5] | {"summary": "Another summary written since."}
+    records[6] = records[6] | {"title": records[6]["title"] + " (corrected)"}
+    report = indexer.rebuild([str(write_jsonl(tmp_path / "a.jsonl", records))])
+    assert (report.embedded, report.vectors_reused) == (2, 6)
+    after = vectors()
     assert after.rows == 8
+    assert index_stats(IndexStore(tmp_path / "index"), config)["embedded"] == 8
     copied = [bytes(k) for k in after.keys if bytes(k) in before]
-    assert len(copied) == 7
+    assert len(copied) == 5
     for i, key in enumerate(bytes(k) for k in after.keys):
         if key in before:
             assert np.array_equal(after.matrix[i], before[key])

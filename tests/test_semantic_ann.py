@@ -222,10 +222,16 @@ def test_a_rebuild_over_the_same_rows_links_the_previous_graph(copy, tmp_path: P
     assert slugs(engine, records[1]["title"]) == slugs(engine_for(index_dir, exact_twin(config)), records[1]["title"])
     assert engine.semantic.dense_searches["ann"] > 0
 
-    # Other rows (one article changed) or other graph parameters: built afresh.
+    # One article changed: the rebuild keeps every row where it was (ImportVectors), so the graph is
+    # linked again and the changed article's new row is searched exactly, in the tail.
     records[4] = records[4] | {"summary": "A summary written since."}
     report = Indexer(IndexStore(index_dir), config).rebuild([str(write_jsonl(tmp_path / "a.jsonl", records))])
-    assert (report.embedded, report.ann) == (1, "built")
+    assert (report.embedded, report.ann, report.ann_rows) == (1, "linked", ARTICLES)
+    engine = engine_for(index_dir, config)
+    query = records[4]["summary"]
+    assert slugs(engine, query) == slugs(engine_for(index_dir, exact_twin(config)), query)
+    assert records[4]["slug"] in slugs(engine, query)
+    # Other graph parameters: built afresh.
     sparser = ann_config(tmp_path, ann_connectivity=8)
     report = Indexer(IndexStore(index_dir), sparser).rebuild([str(corpus)])
     assert report.ann == "built" and meta(index_dir)["params"]["connectivity"] == 8
