@@ -29,7 +29,16 @@ from search_service.errors import ConfigError, SemanticUnavailableError
 from search_service.indexer import Indexer, IndexerOptions
 from search_service.reader import IndexReader, index_stats
 from search_service.search import SearchEngine, SearchRequest
-from search_service.semantic import MINILM, Embedder, ModelFile, check_available, embedded_text, locate
+from search_service.semantic import (
+    CHARS_PER_TOKEN_KEPT,
+    MINILM,
+    Embedder,
+    ModelFile,
+    check_available,
+    embedded_text,
+    locate,
+    vector_key,
+)
 from search_service.store import IndexStore
 
 REFERENCE = REPO / "tests" / "reference" / "minilm_vectors.json"
@@ -103,6 +112,30 @@ def test_embedded_text_says_a_repeated_lede_once_and_is_cut_before_tokenizing():
     text = embedded_text(values, ("title", "summary", "body_text"), 16)
     assert text.startswith("Oil rises\nPrices rose.\nOPEC met.")
     assert len(text) <= 16 * 8 + 2
+
+
+def test_a_vector_key_changes_with_every_embedded_character_and_only_with_them():
+    fields, tokens = ("title", "summary", "body_text"), 16
+    reach = 2 * tokens * CHARS_PER_TOKEN_KEPT  # the most of a field embedded_text reads
+    base = {"title": "Oil rises", "summary": "Prices rose.", "body_text": "OPEC met in Vienna. " * 50}
+
+    def key(values: dict[str, Any]) -> bytes:
+        return vector_key(MINILM, fields, tokens, values)
+
+    variants = [
+        base | {"title": "Oil rises!"},
+        base | {"summary": ""},
+        base | {"title": "Oil rises Prices", "summary": "rose."},  # the same words, split elsewhere
+        base | {"body_text": "X" + base["body_text"][1:]},
+        base | {"body_text": base["body_text"][: reach - 1] + "X" + base["body_text"][reach:]},
+    ]
+    keys = [key(base)] + [key(v) for v in variants]
+    assert len(set(keys)) == len(keys), "a change to what is embedded must name another vector"
+    # Past what the embedded text can read, a change keeps the vector (nothing there is embedded).
+    beyond = base | {"body_text": base["body_text"][:reach] + "a correction far down the article"}
+    assert key(beyond) == key(base)
+    assert embedded_text(beyond, fields, tokens) == embedded_text(base, fields, tokens)
+    assert vector_key(MINILM, fields, 32, base) != key(base)  # another truncation, another vector
 
 
 def test_changing_what_is_embedded_changes_the_fingerprint(tmp_path: Path):
