@@ -188,6 +188,15 @@ def check_available(spec: ModelSpec = MINILM) -> None:
 CHARS_PER_TOKEN_KEPT = 8
 
 
+def _opening(values: dict[str, Any], name: str, length: int) -> str:
+    """The first `length` characters of an attribute as embedded: a list is its items joined.
+    embedded_text and vector_key both read a field through this, so a key names its text."""
+    value = values.get(name) or ""
+    if isinstance(value, list):
+        value = ", ".join(value)
+    return str(value)[:length]
+
+
 def embedded_text(values: dict[str, Any], fields: Iterable[str], max_tokens: int) -> str:
     """The text an article is embedded as: its `fields` (article attributes) in order, whitespace
     collapsed, a field's opening that repeats an earlier field dropped, the last ones cut to a
@@ -195,11 +204,8 @@ def embedded_text(values: dict[str, Any], fields: Iterable[str], max_tokens: int
     budget = max_tokens * CHARS_PER_TOKEN_KEPT
     parts: list[str] = []
     for name in fields:
-        value = values.get(name) or ""
-        if isinstance(value, list):
-            value = ", ".join(value)
         # Whitespace collapsed on a prefix only: a 1 MB body is never split whole.
-        value = " ".join(str(value)[: 2 * budget].split())
+        value = " ".join(_opening(values, name, 2 * budget).split())
         for part in parts:  # a body that opens with the summary (a lede repeated) says it once
             if value.startswith(part):
                 value = value[len(part) :].lstrip()
@@ -221,10 +227,7 @@ def vector_key(spec: ModelSpec, fields: Sequence[str], max_tokens: int, values: 
     reach = 2 * max_tokens * CHARS_PER_TOKEN_KEPT
     parts = [f"{spec.name}\0{max_tokens}\0{reach}\0{','.join(fields)}"]
     for name in fields:
-        value = values.get(name) or ""
-        if isinstance(value, list):
-            value = ", ".join(value)
-        value = str(value)[:reach]
+        value = _opening(values, name, reach)
         parts.append(f"{len(value)}\0{value}")  # its length first: no two fields' split is the same
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).digest()[:16]
 
