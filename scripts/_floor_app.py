@@ -30,14 +30,14 @@ import tantivy
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
 
-from search_service.config import IndexConfig, load_config
-from search_service.facets import day_histogram_agg, month_ranges_agg, terms_agg
-from search_service.freshness import FreshnessRanker, current_now
-from search_service.query import any_term
-from search_service.schema import build_analyzer, register_analyzers
-from search_service.search import HIT_ATTRIBUTES, MONTH_RANGES_MIN_MATCHES, WHOLE_TEXT, Ranked, index_date_span
-from search_service.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
-from search_service.store import IndexStore
+from search_service.config import IndexConfig, build_analyzer, load_config
+from search_service.index.schema import register_analyzers
+from search_service.index.store import IndexStore
+from search_service.search.engine import HIT_ATTRIBUTES, MONTH_RANGES_MIN_MATCHES, WHOLE_TEXT, Ranked, index_date_span
+from search_service.search.facets import day_histogram_agg, month_ranges_agg, terms_agg
+from search_service.search.freshness import FreshnessRanker, current_now
+from search_service.search.query import any_term
+from search_service.search.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
 
 ENV_INDEX_DIR = "FLOOR_INDEX_DIR"
 ENV_CONFIG = "FLOOR_CONFIG_PATH"

@@ -89,9 +89,9 @@ def default_weights(config: Any) -> tuple[float, float, float, float]:
 
 def article_rows(paths: Iterable[str], config: Any) -> Iterator[tuple]:
     """Rows for `insert_row`, through the service's own reading, validation and rendering."""
-    from search_service.article import ImportContext, RecordRejected, parse_article
-    from search_service.render import markdown_to_text
-    from search_service.sources import read_items
+    from search_service.ingest.article import ImportContext, RecordRejected, parse_article
+    from search_service.ingest.render import markdown_to_text
+    from search_service.ingest.sources import read_items
 
     seen: set[str] = set()
     for item in read_items(paths):

@@ -12,11 +12,12 @@ from typing import Annotated, Any, TextIO
 import typer
 from tqdm import tqdm
 
-from .config import load_config
-from .errors import InputError, ServiceError
-from .indexer import Hooks, ImportReport, Indexer, IndexerOptions, Reject
-from .settings import Settings
-from .store import IndexStore
+from search_service.config import load_config
+from search_service.errors import InputError, ServiceError
+from search_service.index.indexer import Indexer
+from search_service.index.report import Hooks, ImportReport, IndexerOptions, Reject
+from search_service.index.store import IndexStore
+from search_service.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search service for news articles.")
 
@@ -184,7 +185,7 @@ def stats(
     with --boilerplate, the paragraphs repeated across at least --min-share of its articles."""
 
     def action() -> int:
-        from .reader import index_stats
+        from search_service.index.reader import index_stats
 
         settings = _settings(index_dir, config)
         if boilerplate:
@@ -232,8 +233,8 @@ def evaluate(
     """nDCG@10, MAP@100 and Recall@100 of the /search ranking on a judged query set."""
 
     def action() -> int:
-        from .api import parse_when
-        from .evaluate import evaluate_corpus
+        from search_service.evaluate import evaluate_corpus
+        from search_service.http.common import parse_when
 
         if not corpus and index_dir is None:
             raise InputError("give --corpus ARTICLES (indexed into a temporary index) or --index-dir DIR")
@@ -284,7 +285,7 @@ def serve(
         # Each worker counts its own requests; /metrics adds them up from this directory.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="search-metrics-")
     uvicorn.run(
-        "search_service.api:app_from_env",
+        "search_service.http.app:app_from_env",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -296,8 +297,8 @@ def serve(
 
 
 def _print_boilerplate(store: IndexStore, index_config: Any, min_share: float, as_json: bool) -> None:
-    from .boilerplate import repeated_paragraphs
-    from .reader import IndexReader
+    from search_service.index.reader import IndexReader
+    from search_service.ingest.boilerplate import repeated_paragraphs
 
     opened = IndexReader(store, index_config).current()
     body = index_config.snippets.fields[0]
@@ -327,7 +328,7 @@ SetFile = Annotated[
 
 def _editorial_command(kind: str, action: str, index_dir: Path | None, config: Path | None, file: Path | None) -> None:
     def run() -> int:
-        from .editorial import EditorialStore
+        from search_service.editorial.store import EditorialStore
 
         settings = _settings(index_dir, config)
         store = EditorialStore(settings.index_dir)
@@ -348,14 +349,14 @@ def _editorial_command(kind: str, action: str, index_dir: Path | None, config: P
 def _replace_editorial(kind: str, settings: Settings, store: Any, raw: str) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from .curation import RuleSetIn
-    from .editorial import replace_rules, replace_synonyms, slug_checker
-    from .editorial_api import rule_limits, synonym_limits
-    from .errors import IndexNotReadyError, InvalidParameterError
-    from .query import QueryBuilder
-    from .reader import IndexReader
-    from .schema import build_schema
-    from .synonyms import SynonymSetIn
+    from search_service.editorial.rules import RuleSetIn
+    from search_service.editorial.store import replace_rules, replace_synonyms, slug_checker
+    from search_service.editorial.synonyms import SynonymSetIn
+    from search_service.errors import IndexNotReadyError, InvalidParameterError
+    from search_service.http.routes.editorial import rule_limits, synonym_limits
+    from search_service.index.reader import IndexReader
+    from search_service.index.schema import build_schema
+    from search_service.search.query import QueryBuilder
 
     index_config = load_config(settings.config_path)
     model = SynonymSetIn if kind == "synonyms" else RuleSetIn
@@ -436,8 +437,8 @@ def _analytics_report(kind: str, since: str, until: str | None, limit: int, db: 
     def action() -> int:
         import time
 
-        from . import analytics_store
-        from .analytics import database_path
+        from search_service.analytics import store as analytics_store
+        from search_service.analytics.recorder import database_path
 
         settings = _settings(index_dir)
         path = db or database_path(settings)

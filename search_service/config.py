@@ -10,7 +10,9 @@ from dataclasses import MISSING, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ConfigError
+import tantivy
+
+from search_service.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "index_config" / "schema.toml"
 
@@ -327,10 +329,33 @@ def _analyzer(name: str, spec: Any, problems: list[str]) -> AnalyzerConfig:
     return analyzer
 
 
+def build_analyzer(spec: AnalyzerConfig) -> tantivy.TextAnalyzer:
+    """The Tantivy analyzer a spec describes (raises ValueError on arguments Tantivy refuses)."""
+    if spec.tokenizer == "regex":
+        tokenizer = tantivy.Tokenizer.regex(spec.pattern)
+    elif spec.tokenizer == "ngram":
+        tokenizer = tantivy.Tokenizer.ngram(*spec.ngram)
+    else:
+        tokenizer = getattr(tantivy.Tokenizer, spec.tokenizer)()
+    builder = tantivy.TextAnalyzerBuilder(tokenizer)
+    for item in spec.filters:
+        name, _, arg = item.partition(":")
+        make = getattr(tantivy.Filter, name)
+        if name == "remove_long":
+            if not arg.isdigit():
+                raise ValueError(f"filter {item!r} needs a length, like remove_long:40")
+            builder = builder.filter(make(int(arg)))
+        elif name in ("stemmer", "stopword"):
+            if not arg:
+                raise ValueError(f"filter {item!r} needs a language, like {name}:english")
+            builder = builder.filter(make(arg))
+        else:
+            builder = builder.filter(make())
+    return builder.build()
+
+
 def _try_build(analyzer: AnalyzerConfig, where: str, problems: list[str]) -> None:
     """Let Tantivy judge the arguments (regex syntax, stemmer languages) now, not at first use."""
-    from .schema import build_analyzer
-
     try:
         build_analyzer(analyzer)
     except (ValueError, TypeError) as exc:
@@ -532,7 +557,7 @@ def _check_fallback(fields: dict[str, FieldConfig], ranking: RankingConfig, prob
 
 
 def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
-    from .semantic import MODELS
+    from search_service.semantic.registry import MODELS
 
     if semantic.model not in MODELS:
         problems.append(f"[semantic].model must be one of {', '.join(MODELS)} (got {semantic.model!r})")

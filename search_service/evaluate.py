@@ -19,12 +19,13 @@ from pathlib import Path
 import ir_measures
 from ir_measures import AP, R, nDCG
 
-from .config import IndexConfig
-from .errors import InputError
-from .indexer import Indexer, IndexerOptions
-from .reader import IndexReader
-from .search import SearchEngine, SearchRequest
-from .store import IndexStore
+from search_service.config import IndexConfig
+from search_service.errors import InputError
+from search_service.index.indexer import Indexer
+from search_service.index.reader import IndexReader
+from search_service.index.report import IndexerOptions
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchEngine, SearchRequest
 
 MEASURES = {"ndcg@10": nDCG @ 10, "map@100": AP @ 100, "recall@100": R @ 100}
 DEPTH = 100

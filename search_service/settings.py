@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .config import DEFAULT_CONFIG_PATH
+from search_service.config import DEFAULT_CONFIG_PATH
 
 
 class Settings(BaseSettings):

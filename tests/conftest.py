@@ -24,9 +24,10 @@ import pytest
 import tantivy
 
 from search_service.config import DEFAULT_CONFIG_PATH, IndexConfig, load_config
-from search_service.document import stored_article
-from search_service.indexer import Hooks, ImportReport, Indexer, IndexerOptions, Reject
-from search_service.store import IndexStore
+from search_service.index.document import stored_article
+from search_service.index.indexer import Indexer
+from search_service.index.report import Hooks, ImportReport, IndexerOptions, Reject
+from search_service.index.store import IndexStore
 
 REPO = Path(__file__).resolve().parents[1]
 # /work/shared locally; ../shared next to the repository in CI.
@@ -235,7 +236,7 @@ def api_client(index_dir: str | Path, **settings: Any) -> Any:
     Settings are built with every SEARCH_* variable of the developer's shell removed."""
     from fastapi.testclient import TestClient
 
-    from search_service.api import create_app
+    from search_service.http.app import create_app
     from search_service.settings import Settings
 
     with pytest.MonkeyPatch.context() as patch:
@@ -306,8 +307,8 @@ def reuters(count: int, start: int = 0) -> list[dict[str, Any]]:
 
 def engine_for(index_dir: Path, config: IndexConfig) -> Any:
     """A SearchEngine over `index_dir` that looks for commits at every search."""
-    from search_service.reader import IndexReader
-    from search_service.search import SearchEngine
+    from search_service.index.reader import IndexReader
+    from search_service.search.engine import SearchEngine
 
     return SearchEngine(IndexReader(IndexStore(index_dir), config, interval=0.0), config)
 

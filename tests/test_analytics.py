@@ -25,7 +25,7 @@ import httpx
 import pytest
 from conftest import CLI, SAMPLE, build_index, cli_env
 
-from search_service.analytics_store import AnalyticsStore
+from search_service.analytics.store import AnalyticsStore
 
 ADMIN_KEY = "analytics-test-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -20,7 +20,7 @@ from conftest import SAMPLE, build_index, serve_in_thread
 from playwright.sync_api import Browser, Page, expect
 from test_page import open_page
 
-from search_service.api import create_app
+from search_service.http.app import create_app
 from search_service.settings import Settings
 
 ADMIN_KEY = "page-admin-key"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from search_service import analytics_store as store
-from search_service.analytics_store import AnalyticsStore, Window
+from search_service.analytics import store
+from search_service.analytics.store import AnalyticsStore, Window
 
 DAY = 86400.0
 ALL = Window(0.0, store.FOREVER)

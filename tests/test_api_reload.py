@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import REUTERS, SAMPLE, BuiltIndex, api_client, build_index, iter_jsonl, read_jsonl, write_jsonl
 
-from search_service.indexer import Indexer
-from search_service.store import IndexStore
+from search_service.index.indexer import Indexer
+from search_service.index.store import IndexStore
 
 RELOAD_INTERVAL_S = 0.05
 DEADLINE_S = 3.0

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from search_service.article import Article, ImportContext, RecordRejected, parse_article
 from search_service.config import Limits
+from search_service.ingest.article import Article, ImportContext, RecordRejected, parse_article
 
 
 def parse(record: dict[str, Any], limits: Limits | None = None, **changes: Any) -> tuple[Article, list[str]]:

@@ -8,10 +8,11 @@ import sys
 import pytest
 from conftest import REPO
 
-from search_service.editorial import EditorialControls
-from search_service.query import QueryBuilder
-from search_service.schema import build_schema
-from search_service.synonyms import SynonymLimits, SynonymSetIn, compile_synonyms, validate_synonyms
+from search_service.editorial.synonyms import SynonymLimits, SynonymSetIn, validate_synonyms
+from search_service.index.schema import build_schema
+from search_service.search.controls import EditorialControls
+from search_service.search.query import QueryBuilder
+from search_service.search.synonyms import compile_synonyms
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench

@@ -19,10 +19,10 @@ import pytest
 import tantivy
 from conftest import REPO, BuiltIndex, build_index
 
-from search_service.freshness import FreshnessRanker, current_now
-from search_service.reader import IndexReader
-from search_service.search import HIT_ATTRIBUTES, SearchEngine, SearchRequest
-from search_service.snippets import Snippets
+from search_service.index.reader import IndexReader
+from search_service.search.engine import HIT_ATTRIBUTES, SearchEngine, SearchRequest
+from search_service.search.freshness import FreshnessRanker, current_now
+from search_service.search.snippets import Snippets
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, REUTERS, SAMPLE, BuiltIndex
 
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
+from search_service.index.reader import IndexReader
+from search_service.search.engine import SearchEngine, SearchRequest
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _sqlite_fts

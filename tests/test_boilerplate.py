@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import CLI, BuiltIndex, build_index, cli_env, write_jsonl
 
-from search_service.boilerplate import ShareTooSmall, live_documents, repeated_paragraphs
-from search_service.indexer import Indexer
-from search_service.reader import IndexReader
+from search_service.index.indexer import Indexer
+from search_service.index.reader import IndexReader
+from search_service.ingest.boilerplate import ShareTooSmall, live_documents, repeated_paragraphs
 
 SUBSCRIBE = "Subscribe to The Daily Brief for more stories like this."
 CORRECTION = "Correction: an earlier version of this story misstated a date."

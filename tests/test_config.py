@@ -14,7 +14,7 @@ from conftest import SAMPLE, SHIPPED_CONFIG, build_index, doc_count, oracle_coun
 
 from search_service.config import load_config, parse_config
 from search_service.errors import ConfigError
-from search_service.schema import build_analyzers
+from search_service.index.schema import build_analyzers
 
 
 def shipped_raw() -> dict[str, Any]:

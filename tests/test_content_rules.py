@@ -12,9 +12,9 @@ import pytest
 from conftest import SAMPLE, SHIPPED_CONFIG, api_client, build_index, load_seed, write_jsonl
 
 from search_service.config import ContentConfig, parse_config
-from search_service.content import ContentRules, required_literal
 from search_service.errors import ConfigError
-from search_service.render import markdown_to_text
+from search_service.ingest.content import ContentRules, required_literal
+from search_service.ingest.render import markdown_to_text
 
 
 def shipped_raw() -> dict[str, Any]:

@@ -38,8 +38,8 @@ import tantivy
 from conftest import CLI, REUTERS, SAMPLE, build_index, cli_env, read_pointer
 
 from search_service.config import load_config
-from search_service.reader import IndexReader
-from search_service.store import IndexStore
+from search_service.index.reader import IndexReader
+from search_service.index.store import IndexStore
 
 SAMPLE_DOCUMENTS = 40
 CRASH_DOCUMENTS = 5000  # the first Reuters articles: a reindex of about a second

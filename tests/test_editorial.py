@@ -186,12 +186,12 @@ def test_an_equal_article_found_by_a_synonym_ranks_below_the_one_with_the_typed_
 
 
 def test_expansion_is_bounded_per_word_and_per_query(client: Any) -> None:
-    from search_service.synonyms import MAX_PER_QUERY, MAX_PER_SPAN
+    from search_service.search.synonyms import MAX_PER_QUERY, MAX_PER_SPAN
 
     words = [f"w{i}x" for i in range(20)]
     put_ok(client, "synonyms", {"synonyms": [{"words": words}]})
     engine = client.app.state.engine
-    from search_service.query import parse
+    from search_service.search.query import parse
 
     parsed = parse(" ".join(words), engine.builder.known_fields)
     expansions = engine.editorial.expansions(parsed, {})
@@ -437,8 +437,8 @@ def test_cached_responses_follow_editorial_changes(client: Any, records: list[di
 )
 def test_without_synonyms_or_rules_the_query_is_the_one_built_before(client: Any, q: str) -> None:
     """Nothing configured: the plan adds nothing to the query builder's own (no synonyms, no exclusions)."""
-    from search_service.query import parse
-    from search_service.search import SearchRequest
+    from search_service.search.engine import SearchRequest
+    from search_service.search.query import parse
 
     engine = client.app.state.engine
     searcher = engine.reader.searcher()
@@ -453,7 +453,7 @@ def test_without_synonyms_or_rules_the_query_is_the_one_built_before(client: Any
 def test_synonym_queries_built_once_are_the_ones_a_fresh_builder_builds(client: Any, q: str) -> None:
     """The builder keeps each synonym's query for the next search that widens the same way: reused,
     it is what a builder that never saw it builds, for all words and for the any-word fallback."""
-    from search_service.query import QueryBuilder, parse
+    from search_service.search.query import QueryBuilder, parse
 
     put_ok(client, "synonyms", {"synonyms": [{"words": ["petroleum", "crude oil"]}, {"words": ["coffee", "cocoa"]}]})
     engine = client.app.state.engine

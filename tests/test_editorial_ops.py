@@ -136,12 +136,12 @@ def test_editorial_state_survives_a_full_rebuild_and_is_managed_from_the_cli(tmp
 
 def test_a_killed_writer_leaves_the_old_set_or_the_new_one(tmp_path: Path) -> None:
     """The live file is only ever replaced by rename: a writer killed at any moment leaves a whole set."""
-    from search_service.editorial import EditorialStore
+    from search_service.editorial.store import EditorialStore
 
     store = EditorialStore(tmp_path)
     store.replace("synonyms", [{"words": ["a", "b"]}])
     script = (
-        "import sys\nfrom search_service.editorial import EditorialStore\n"
+        "import sys\nfrom search_service.editorial.store import EditorialStore\n"
         "s = EditorialStore(sys.argv[1])\n"
         "for i in range(100000):\n"
         "    s.replace('synonyms', [{'words': ['a', 'b', f'w{i}']}] * 200)\n"

@@ -18,8 +18,8 @@ from conftest import BROWSER_ARGS, SAMPLE, build_index, serve_in_thread, write_j
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from test_page import CANARY_SLUG, CANARY_TITLE, canary_record  # noqa: E402
 
-from search_service.api import create_app  # noqa: E402
-from search_service.editorial import EditorialStore  # noqa: E402
+from search_service.editorial.store import EditorialStore  # noqa: E402
+from search_service.http.app import create_app  # noqa: E402
 from search_service.settings import Settings  # noqa: E402
 
 

@@ -9,9 +9,9 @@ import pytest
 import tantivy
 from conftest import BuiltIndex
 
-from search_service.query import one_edit_words, parse
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
+from search_service.index.reader import IndexReader
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.query import one_edit_words, parse
 
 SENTENCE = "ski and tennis equipment maker agreed to buy a canadian boot manufacturer for an undisclosed sum"
 SHORT = "cocoa buffer stock"

@@ -15,9 +15,9 @@ from fastapi.dependencies.utils import request_params_to_args
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
-from search_service import fast_query
-from search_service.api import create_app
-from search_service.fast_query import FastQueryRoute, plan_for
+from search_service.http import fast_query
+from search_service.http.app import create_app
+from search_service.http.fast_query import FastQueryRoute, plan_for
 from search_service.settings import Settings
 
 

@@ -21,10 +21,11 @@ from conftest import SHIPPED_CONFIG, api_client, build_index, load_seed, write_j
 
 from search_service.config import FreshnessConfig, load_config, parse_config
 from search_service.errors import ConfigError
-from search_service.freshness import current_now, decay_value
-from search_service.indexer import Indexer, IndexerOptions
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
+from search_service.index.indexer import Indexer
+from search_service.index.reader import IndexReader
+from search_service.index.report import IndexerOptions
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.freshness import current_now, decay_value
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PAGED = 330  # articles matching the paging query: more than any window tested plus a page of 100

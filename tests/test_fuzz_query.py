@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search_service.errors import InvalidParameterError
-from search_service.query import ParsedQuery, QueryBuilder, parse
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
+from search_service.index.reader import IndexReader
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.query import ParsedQuery, QueryBuilder, parse
 
 MAX_QUERY_CHARS = 1000  # the API's max_query_chars
 FUZZ = settings(

@@ -18,8 +18,8 @@ from types import ModuleType
 import pytest
 from conftest import REPO, REUTERS, SEED, read_jsonl
 
-from search_service.article import ImportContext, parse_article
 from search_service.config import load_config
+from search_service.ingest.article import ImportContext, parse_article
 
 GENERATE = REPO / "scripts" / "generate"
 COUNT = 3000

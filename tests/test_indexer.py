@@ -42,13 +42,15 @@ from conftest import (
 )
 from typer.testing import CliRunner, Result
 
-from search_service import indexer as indexer_module
 from search_service.cli import app
 from search_service.config import load_config
 from search_service.errors import ConfigError, IndexLockedError, TooManyRejectsError
-from search_service.indexer import Hooks, Indexer, IndexerOptions, SlugLedger
-from search_service.reader import IndexReader
-from search_service.store import IndexStore
+from search_service.index import carry as indexer_module
+from search_service.index.indexer import Indexer
+from search_service.index.ledger import SlugLedger
+from search_service.index.reader import IndexReader
+from search_service.index.report import Hooks, IndexerOptions
+from search_service.index.store import IndexStore
 
 SAMPLE_DOCUMENTS = len(read_jsonl(SAMPLE))
 

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from search_service.cli import app
 from search_service.errors import IndexLockedError, IndexWriteError
-from search_service.indexer import Hooks, Indexer, IndexerOptions
-from search_service.journal import UNREADABLE_DIR, Journal
-from search_service.sources import Item
+from search_service.index.indexer import Indexer
+from search_service.index.journal import UNREADABLE_DIR, Journal
+from search_service.index.report import Hooks, IndexerOptions
+from search_service.ingest.sources import Item
 
 
 def seed(slug: str, **changes: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from conftest import REUTERS, BuiltIndex, build_index, iter_jsonl, write_jsonl
 
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
-from search_service.snippets import FIRST_WINDOW
+from search_service.index.reader import IndexReader
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.snippets import FIRST_WINDOW
 
 BODY_CHARS = 30_000
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, BuiltIndex, build_index, read_jsonl, write_jsonl
 
-from search_service import search as search_module
-from search_service.facets import date_buckets, day_histogram_agg, month_counts, month_ranges_agg
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
+from search_service.index.reader import IndexReader
+from search_service.search import engine as search_module
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.facets import date_buckets, day_histogram_agg, month_counts, month_ranges_agg
 
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench

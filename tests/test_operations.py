@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import SAMPLE, BuiltIndex, api_client
 
-from search_service.indexer import Indexer
+from search_service.index.indexer import Indexer
 
 
 def test_request_id_is_echoed_or_created(sample_index: BuiltIndex):

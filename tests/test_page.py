@@ -31,7 +31,7 @@ if not CHROMIUM.exists():
 from conftest import BAD, REPO, SAMPLE, build_index, load_seed, serve_in_thread, write_jsonl  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from search_service.api import create_app  # noqa: E402
+from search_service.http.app import create_app  # noqa: E402
 from search_service.settings import Settings  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"

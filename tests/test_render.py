@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_service.render import cjk_text, markdown_to_text
+from search_service.ingest.render import cjk_text, markdown_to_text
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 

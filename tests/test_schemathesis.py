@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from search_service.api import create_app
+from search_service.http.app import create_app
 from search_service.settings import Settings
 
 ADMIN_KEY = "schemathesis-admin-key"

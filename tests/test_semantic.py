@@ -24,22 +24,16 @@ import pytest
 from conftest import CLI, REPO, api_client, cli_env, engine_for, reuters, semantic_config, write_jsonl
 
 from search_service.config import IndexConfig
-from search_service.embeddings import VectorReader, embeddings_dir
 from search_service.errors import ConfigError, SemanticUnavailableError
-from search_service.indexer import Indexer, IndexerOptions
-from search_service.reader import IndexReader, index_stats
-from search_service.search import SearchEngine, SearchRequest
-from search_service.semantic import (
-    CHARS_PER_TOKEN_KEPT,
-    MINILM,
-    Embedder,
-    ModelFile,
-    check_available,
-    embedded_text,
-    locate,
-    vector_key,
-)
-from search_service.store import IndexStore
+from search_service.index.indexer import Indexer
+from search_service.index.reader import IndexReader, index_stats
+from search_service.index.report import IndexerOptions
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.semantic.embedder import Embedder, check_available, locate
+from search_service.semantic.registry import MINILM, ModelFile
+from search_service.semantic.text import CHARS_PER_TOKEN_KEPT, embedded_text, vector_key
+from search_service.semantic.vectors import VectorReader, embeddings_dir
 
 REFERENCE = REPO / "tests" / "reference" / "minilm_vectors.json"
 ARTICLES = 24
@@ -356,9 +350,9 @@ def test_semantic_is_off_by_default_and_the_service_then_needs_none_of_it(shippe
         "import sys\n"
         "for name in ('numpy', 'onnxruntime', 'tokenizers'): sys.modules[name] = None\n"
         "from search_service.config import load_config\n"
-        "from search_service.search import SearchEngine\n"
-        "from search_service.indexer import Indexer\n"
-        "from search_service.store import IndexStore\n"
+        "from search_service.search.engine import SearchEngine\n"
+        "from search_service.index.indexer import Indexer\n"
+        "from search_service.index.store import IndexStore\n"
         "Indexer(IndexStore(sys.argv[1]), load_config())\n"
         "print('ok')\n"
     )
@@ -387,9 +381,8 @@ def test_vector_feedback_keeps_the_match_set_and_moves_the_query_towards_its_bes
 
 
 def test_the_model_reads_a_typo_as_the_word_the_lexical_stage_corrected_it_to(shipped_config: IndexConfig):
-    from search_service.query import QueryBuilder
-    from search_service.schema import build_schema
-    from search_service.semantic import corrected_text
+    from search_service.index.schema import build_schema
+    from search_service.search.query import QueryBuilder, corrected_text
 
     analyze = QueryBuilder(shipped_config, build_schema(shipped_config)).analyzers["text"].analyze
     corrections = {"protien": ("protein",), "interacitons": ("interact",), "rarer": ("rare",)}
@@ -423,8 +416,8 @@ def test_evaluate_reports_semantic_on_and_off(tmp_path: Path):
 
 
 def test_curation_pins_and_hides_apply_to_the_fused_ranking(semantic_index):
-    from search_service.curation import RuleLimits, RuleSetIn
-    from search_service.editorial import EditorialStore, replace_rules
+    from search_service.editorial.rules import RuleLimits, RuleSetIn
+    from search_service.editorial.store import EditorialStore, replace_rules
 
     index_dir, config, records = semantic_index
     word = max(records[6]["title"].split(), key=len)

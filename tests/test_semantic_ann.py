@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from conftest import CLI, api_client, cli_env, engine_for, reuters, semantic_config, write_jsonl
 
-from search_service.ann import META, graph_name
 from search_service.config import IndexConfig
-from search_service.embeddings import embeddings_dir
-from search_service.indexer import Indexer
-from search_service.reader import index_stats
-from search_service.search import SearchRequest
-from search_service.store import IndexStore
+from search_service.index.indexer import Indexer
+from search_service.index.reader import index_stats
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchRequest
+from search_service.semantic.ann import META, graph_name
+from search_service.semantic.vectors import embeddings_dir
 
 ARTICLES = 30
 MIN_VECTORS = 20

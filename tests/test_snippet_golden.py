@@ -34,9 +34,9 @@ import pytest
 import tantivy
 from conftest import BuiltIndex
 
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine, SearchRequest
-from search_service.snippets import FIRST_WINDOW
+from search_service.index.reader import IndexReader
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.search.snippets import FIRST_WINDOW
 
 GOLDEN = Path(__file__).parent / "golden" / "reuters_snippets.jsonl.gz"
 PAGE = 100

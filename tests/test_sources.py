@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from search_service import sources
 from search_service.errors import InputError
-from search_service.sources import Item, read_items
+from search_service.ingest import sources
+from search_service.ingest.sources import Item, read_items
 
 
 def record(n: int) -> dict:

@@ -23,9 +23,10 @@ import pytest
 from conftest import BAD, CLI, REUTERS, SAMPLE, build_index, cli_env, live_slugs, load_seed, read_jsonl
 
 from search_service.config import load_config
-from search_service.indexer import Hooks, Indexer, Reject
+from search_service.index.indexer import Indexer
+from search_service.index.report import Hooks, Reject
+from search_service.index.store import IndexStore
 from search_service.settings import Settings
-from search_service.store import IndexStore
 
 KEY = "test-admin-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

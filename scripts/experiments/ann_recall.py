@@ -33,8 +33,8 @@ K = 100
 
 
 def build_index(index_dir: Path, config, limit: int, work: Path) -> None:
-    from search_service.indexer import Indexer
-    from search_service.store import IndexStore
+    from search_service.index.indexer import Indexer
+    from search_service.index.store import IndexStore
 
     corpus = work / "scifact.jsonl"
     with open(CORPUS, encoding="utf-8") as src, open(corpus, "w", encoding="utf-8") as out:
@@ -72,11 +72,12 @@ def main() -> None:
 
     import numpy as np
 
-    from search_service.ann import GraphView, update_graph
     from search_service.config import load_config
-    from search_service.embeddings import KEYS, MODEL, VECTORS, VectorReader, embeddings_dir
-    from search_service.semantic import MODELS, Embedder
-    from search_service.store import IndexStore
+    from search_service.index.store import IndexStore
+    from search_service.semantic.ann import GraphView, update_graph
+    from search_service.semantic.embedder import Embedder
+    from search_service.semantic.registry import MODELS
+    from search_service.semantic.vectors import KEYS, MODEL, VECTORS, VectorReader, embeddings_dir
 
     base = load_config()
     config = dataclasses.replace(base, semantic=dataclasses.replace(base.semantic, enabled=True, ann_min_vectors=1))

@@ -29,12 +29,12 @@ import numpy as np
 import tantivy
 
 from search_service.config import load_config
-from search_service.embeddings import VectorReader, embeddings_dir
 from search_service.evaluate import MEASURES, add_typos, read_qrels, read_queries
-from search_service.reader import IndexReader
-from search_service.schema import EMBEDDING_FIELD
-from search_service.search import SearchEngine, SearchRequest
-from search_service.store import IndexStore
+from search_service.index.reader import IndexReader
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchEngine, SearchRequest
+from search_service.semantic.registry import EMBEDDING_FIELD
+from search_service.semantic.vectors import VectorReader, embeddings_dir
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "scifact"
 TOP = 100

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_service.semantic import Embedder
+from search_service.semantic.embedder import Embedder
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "scifact"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from search_service.config import load_config
 from search_service.evaluate import add_typos, evaluate, read_qrels, read_queries
-from search_service.reader import IndexReader
-from search_service.search import SearchEngine
-from search_service.store import IndexStore
+from search_service.index.reader import IndexReader
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchEngine
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "scifact"
 VARIANTS = [

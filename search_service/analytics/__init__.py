@@ -1,0 +1,1 @@
+"""Search analytics: what readers searched and clicked, recorded without identifying them."""

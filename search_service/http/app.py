@@ -1,0 +1,75 @@
+"""The app factory: settings and config in, a FastAPI app with every route, middleware and handler out."""
+
+import gc
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from search_service import __version__
+from search_service.analytics.recorder import Analytics
+from search_service.config import IndexConfig, load_config
+from search_service.http.common import JSON
+from search_service.http.errors import add_error_handlers
+from search_service.http.observability import RequestMiddleware, configure_logging
+from search_service.http.routes.analytics import add_analytics_routes
+from search_service.http.routes.editorial import add_editorial_routes
+from search_service.http.routes.operations import add_operations_routes
+from search_service.http.routes.pages import add_pages
+from search_service.http.routes.search import add_search_routes
+from search_service.http.routes.writes import add_write_routes
+from search_service.index.reader import IndexReader
+from search_service.index.store import IndexStore
+from search_service.search.engine import SearchEngine
+from search_service.search.suggest import Suggester
+from search_service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, config: IndexConfig | None = None) -> FastAPI:
+    settings = settings or Settings()
+    config = config or load_config(settings.config_path)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s)
+        engine = SearchEngine(
+            reader, config, settings.max_query_terms, settings.result_cache_size, settings.search_budget_ms,
+            now=settings.freshness_now,
+        )  # fmt: skip
+        app.state.engine = engine
+        app.state.analytics = Analytics.from_settings(settings)
+        app.state.analytics.start()
+        app.state.suggester = Suggester(engine, app.state.analytics.popular)
+        # Everything made so far (modules, config, the opened index) lives as long as the worker:
+        # out of the collector's generations, it is not rescanned by every full collection.
+        gc.collect()
+        gc.freeze()
+        yield
+        gc.unfreeze()
+        app.state.analytics.stop()
+
+    app = FastAPI(
+        title="News search",
+        version=__version__,
+        description="Ranked full-text search with highlighted snippets, exact facets, filters and paging.",
+        lifespan=lifespan,
+        default_response_class=JSON,
+    )
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+    app.add_middleware(RequestMiddleware, access_log=settings.access_log)
+    add_error_handlers(app)
+    add_search_routes(app, settings, config)
+    add_operations_routes(app, settings)
+    add_editorial_routes(app, settings, config)
+    add_write_routes(app, settings, config)
+    add_pages(app)
+    add_analytics_routes(app, settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: every worker builds its app from the environment."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""The Tantivy index on disk: schema, documents, generations, the indexer, the journal and the reader."""

@@ -1,0 +1,142 @@
+"""The serving side of the index: the live generation, opened once and followed as it changes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import tantivy
+
+from search_service.config import IndexConfig
+from search_service.errors import IndexNotReadyError
+from search_service.index.schema import build_schema
+from search_service.index.store import Generation, IndexStore
+
+
+@dataclass(frozen=True)
+class OpenIndex:
+    generation: Generation
+    index: tantivy.Index
+
+
+class IndexReader:
+    """Hands out searchers on the live generation.
+
+    At most every `interval` seconds it checks CURRENT (a full rebuild switched generations) and
+    the generation's meta.json (an incremental commit) so every worker sees a commit within
+    about `interval` plus a request, without a restart. A generation built by another index
+    config is never served: the reader keeps the one it has and reports why.
+    """
+
+    def __init__(self, store: IndexStore, config: IndexConfig, interval: float = 0.25) -> None:
+        self.store = store
+        self.config = config
+        self.interval = interval
+        self.schema = build_schema(config)
+        self.problem: str | None = None
+        self._open: OpenIndex | None = None
+        self._meta_mtime = (0, 0)
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> tuple[str, int] | None:
+        """Changes whenever the served index does: a key for caches of derived data."""
+        return (self._open.generation.name, self._meta_mtime) if self._open else None
+
+    def searcher(self) -> tantivy.Searcher:
+        return self.current().index.searcher()
+
+    def current(self) -> OpenIndex:
+        if time.monotonic() - self._checked >= self.interval:
+            self.refresh()
+        if self._open is None:
+            raise IndexNotReadyError(
+                self.problem or f"there is no index in {self.store.root}: run `search-service reindex`"
+            )
+        return self._open
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._checked = time.monotonic()
+            name = self.store.current_name()
+            if self._open is None or name != self._open.generation.name:
+                self._switch()
+            elif self._open is not None:
+                self._reload_if_committed()
+
+    def _switch(self) -> None:
+        generation = self.store.current()
+        if generation is None:
+            return
+        if generation.fingerprint != self.config.fingerprint:
+            self.problem = (
+                f"the index {generation.name} was built by another index config "
+                f"({generation.fingerprint}, this service runs {self.config.fingerprint}): run `search-service reindex`"
+            )
+            return
+        self._open = OpenIndex(generation, generation.open(self.config))
+        self._meta_mtime = _mtime(generation)
+        self.problem = None
+
+    def _reload_if_committed(self) -> None:
+        mtime = _mtime(self._open.generation)
+        if mtime != self._meta_mtime:
+            self._meta_mtime = mtime
+            self._open.index.reload()
+
+
+def _mtime(generation: Generation) -> tuple[int, int]:
+    # Tantivy replaces meta.json by a rename at each commit: the inode tells two commits apart even
+    # when they land within one tick of the file system's clock (HTTP writes come that fast).
+    try:
+        stat = os.stat(generation.path / "meta.json")
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_ino)
+
+
+def index_stats(store: IndexStore, config: IndexConfig) -> dict[str, Any]:
+    reader = IndexReader(store, config)
+    opened = reader.current()
+    searcher = opened.index.searcher()
+    last = opened.generation.last_commit()
+    return {
+        "documents": searcher.num_docs,
+        "segments": searcher.num_segments,
+        "size_bytes": opened.generation.size_bytes(),
+        "config_version": opened.generation.fingerprint,
+        "last_commit": last.isoformat() if last else None,
+        "generation": opened.generation.name,
+        "index_dir": str(store.root),
+    } | (_vector_stats(opened, searcher, config) if config.semantic.enabled else {})
+
+
+def _vector_stats(opened: OpenIndex, searcher: tantivy.Searcher, config: IndexConfig) -> dict[str, Any]:
+    from search_service.semantic.registry import MODELS
+    from search_service.semantic.vectors import VectorReader, coverage, embeddings_dir
+
+    spec = MODELS[config.semantic.model]
+    vectors = VectorReader(embeddings_dir(opened.generation.path), spec.name, spec.dimension)
+    embedded = coverage(searcher, opened.index.schema, vectors)
+    return {
+        "embedded": embedded,
+        "embedding_coverage": round(embedded / searcher.num_docs, 4) if searcher.num_docs else 1.0,
+        "vector_rows": vectors.rows,
+        "ann_rows": _graph_rows(vectors, config),
+    }
+
+
+def _graph_rows(vectors: Any, config: IndexConfig) -> int:
+    """Rows the live graph covers (0: none, or one that cannot be used); those past it, and every
+    row below [semantic] ann_min_vectors, are searched exactly."""
+    from search_service.semantic.ann import GraphView
+
+    if vectors.rows < config.semantic.ann_min_vectors:
+        return 0
+    graph = GraphView(vectors.directory, vectors.dimension, config.semantic.ann_expansion_search)
+    graph.refresh(vectors)
+    return graph.rows

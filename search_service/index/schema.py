@@ -1,0 +1,54 @@
+"""Tantivy schema and analyzers, built from the index config."""
+
+from __future__ import annotations
+
+import tantivy
+
+from search_service.config import IndexConfig, build_analyzer
+from search_service.semantic.registry import EMBEDDING_FIELD
+
+_BUILTIN_TOKENIZERS = {"raw": "raw"}
+
+
+def analyzer_name(name: str) -> str:
+    # Prefixed so a config analyzer never shadows one of tantivy's built-ins.
+    return f"cfg_{name}"
+
+
+def build_analyzers(config: IndexConfig) -> dict[str, tantivy.TextAnalyzer]:
+    return {name: build_analyzer(spec) for name, spec in config.analyzers.items()}
+
+
+def field_tokenizer(config: IndexConfig, analyzer: str | None) -> str:
+    spec = config.analyzers.get(analyzer or "")
+    if spec is not None and spec.tokenizer == "raw" and not spec.filters:
+        return "raw"
+    return analyzer_name(analyzer) if analyzer else "raw"
+
+
+def build_schema(config: IndexConfig) -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    # By name, as the config fingerprint sees them: moving a field within schema.toml must not
+    # change the schema of an index whose fingerprint still matches.
+    for f in sorted(config.fields.values(), key=lambda f: f.name):
+        if f.kind == "text":
+            builder.add_text_field(f.name, stored=f.stored, tokenizer_name=field_tokenizer(config, f.analyzer))
+        elif f.kind == "keyword":
+            builder.add_text_field(f.name, stored=f.stored, fast=f.facet, tokenizer_name="raw", index_option="basic")
+            if f.search_field:
+                builder.add_text_field(f.search_field, tokenizer_name=field_tokenizer(config, f.analyzer))
+        elif f.kind == "date":
+            builder.add_date_field(f.name, stored=f.stored, indexed=True, fast=True)
+            builder.add_integer_field(f.seconds_field, fast=True)
+        else:
+            # Stored-only values are kept as JSON bytes: a text field would index them as one term.
+            builder.add_bytes_field(f.name, stored=True, indexed=False)
+    if config.semantic.enabled:
+        builder.add_unsigned_field(EMBEDDING_FIELD, indexed=True, fast=True)
+    return builder.build()
+
+
+def register_analyzers(index: tantivy.Index, config: IndexConfig) -> None:
+    """Every Index object that opens the index needs the custom analyzers, readers included."""
+    for name, analyzer in build_analyzers(config).items():
+        index.register_tokenizer(analyzer_name(name), analyzer)

@@ -1,0 +1,188 @@
+"""The index directory: generations of Tantivy indexes, the pointer to the live one, the writer lock.
+
+    INDEX_DIR/
+      CURRENT            {"generation": ..., "previous": ...}, replaced atomically
+      .writer.lock       held (flock) by the one process that writes
+      generations/NAME/  a Tantivy index plus build.json and the index_config that built it
+      journal/           writes accepted while the lock was held, not yet applied (journal.py)
+
+A full rebuild writes a new generation and only then points CURRENT at it, so readers see the
+old corpus or the new one, never a mix, and a killed run leaves CURRENT untouched. The previous
+generation is kept for readers still switching over; older ones are removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import tantivy
+
+from search_service.config import IndexConfig
+from search_service.durable import replace_durably
+from search_service.errors import IndexLockedError, IndexNotReadyError, InputError
+from search_service.index.schema import build_schema, register_analyzers
+
+BUILD_INFO = "build.json"
+LAST_RUN = "last_run.json"
+LOCK_POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class Generation:
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def build_info(self) -> dict:
+        try:
+            return json.loads((self.path / BUILD_INFO).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.build_info().get("config_fingerprint")
+
+    def last_commit(self) -> datetime | None:
+        try:
+            return datetime.fromtimestamp((self.path / "meta.json").stat().st_mtime, UTC)
+        except OSError:
+            return None
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def open(self, config: IndexConfig) -> tantivy.Index:
+        try:
+            index = tantivy.Index(build_schema(config), path=str(self.path), reuse=True)
+        except (OSError, ValueError) as exc:
+            raise IndexNotReadyError(f"cannot open index generation {self.path}: {exc}") from exc
+        register_analyzers(index, config)
+        return index
+
+
+class IndexStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.generations_dir = self.root / "generations"
+
+    def current(self) -> Generation | None:
+        pointer = self._read_pointer()
+        name = pointer.get("generation")
+        if not name or not (self.generations_dir / name / "meta.json").exists():
+            return None
+        return Generation(self.generations_dir / name)
+
+    def current_name(self) -> str | None:
+        """Cheap check for readers polling for a switch."""
+        return self._read_pointer().get("generation")
+
+    def _read_pointer(self) -> dict:
+        try:
+            return json.loads((self.root / "CURRENT").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @contextmanager
+    def writer_lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold the one writer lock of this index directory; wait up to `wait_s` for it, then refuse."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 - held for the whole block below
+        except OSError as exc:
+            raise InputError(f"cannot use index directory {self.root}: {exc.strerror}") from exc
+        with handle:
+            if not _flock(handle, wait_s):
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise IndexLockedError(
+                    f"another reindex or delete is writing to {self.root} (pid {holder}); "
+                    "try again when it has finished"
+                )
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+
+    def new_generation(self, config: IndexConfig) -> Generation:
+        """An empty index directory for a rebuild; call only while holding the writer lock."""
+        self.generations_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.generations_dir / f"g-{stamp}-{os.getpid()}"
+        path.mkdir()
+        info = {
+            "config_fingerprint": config.fingerprint,
+            "created_at": datetime.now(UTC).isoformat(),
+            "config_path": config.path,
+        }
+        (path / BUILD_INFO).write_text(json.dumps(info, indent=2))
+        if config.path and os.path.isfile(config.path):
+            shutil.copyfile(config.path, path / "index_config.toml")
+        return Generation(path)
+
+    def publish(self, generation: Generation) -> None:
+        """Point CURRENT at `generation` in one atomic rename, then drop what no reader needs."""
+        old = self.current_name()
+        pointer = {"generation": generation.name, "previous": old if old != generation.name else None}
+        replace_durably(self.root / "CURRENT", json.dumps(pointer).encode(), self.root / f".CURRENT.{os.getpid()}.tmp")
+        self.remove_stale()
+
+    def remove_stale(self) -> None:
+        """Delete generations that are neither live nor previous (old ones, or killed builds)."""
+        pointer = self._read_pointer()
+        keep = {pointer.get("generation"), pointer.get("previous")}
+        if not self.generations_dir.is_dir():
+            return
+        for path in self.generations_dir.iterdir():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+        for pattern in (".CURRENT.*.tmp", f".{LAST_RUN}.*.tmp"):
+            for tmp in self.root.glob(pattern):
+                tmp.unlink(missing_ok=True)
+
+    def discard(self, generation: Generation) -> None:
+        shutil.rmtree(generation.path, ignore_errors=True)
+
+
+def write_last_run(store: IndexStore, summary: dict) -> None:
+    """What the last import did, for operators and /metrics (written atomically)."""
+    tmp = store.root / f".{LAST_RUN}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(summary))
+    os.replace(tmp, store.root / LAST_RUN)
+
+
+def read_last_run(store: IndexStore) -> dict:
+    try:
+        return json.loads((store.root / LAST_RUN).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _flock(handle: IO, wait_s: float) -> bool:
+    # Polled, not a blocking flock: a blocked flock cannot time out, and a waiting HTTP write
+    # must give up in time to journal its records instead.
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL_S)

@@ -1,0 +1,1 @@
+"""Answering a query: the query language, planning, ranking stages, snippets, facets and suggestions."""

@@ -1,0 +1,1 @@
+"""Semantic ranking ([semantic] extra): the embedding model, stored vectors and the ANN graph."""
