@@ -6,6 +6,8 @@ on stderr and an exit code. Anything else escaping is a bug.
 
 from __future__ import annotations
 
+import errno
+
 
 class ServiceError(Exception):
     status_code = 500
@@ -42,11 +44,37 @@ class InputError(ServiceError):
 
 
 class IndexWriteError(ServiceError):
-    """Tantivy could not write the index (disk full, permissions): nothing was switched in."""
+    """The index directory could not be written (a read-only or failing file system, permissions):
+    nothing was switched in, nothing acknowledged. Clients may retry later (Retry-After)."""
 
     status_code = 503
     code = "index_write_failed"
     exit_code = 7
+    retry_after_s = 30
+
+
+class InsufficientStorageError(IndexWriteError):
+    """The index directory's file system is full (or below SEARCH_WRITE_MIN_FREE_MB): writes are refused."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+
+# errno values that mean "no room" rather than "cannot write at all".
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NO_SPACE_WORDS = ("no space left", "disk quota exceeded")
+
+
+def storage_error(what: str, index_dir: object, exc: BaseException) -> ServiceError:
+    """A failed write into the index directory as the error to report: full (507), read-only or
+    failing (503), or anything else (unusable path: InputError)."""
+    text = str(exc)
+    message = f"{what}: {getattr(exc, 'strerror', None) or text}"
+    if getattr(exc, "errno", None) in _NO_SPACE or any(w in text.lower() for w in _NO_SPACE_WORDS):
+        return InsufficientStorageError(f"{message}; the file system of {index_dir} is full: free space there")
+    if getattr(exc, "errno", None) in (errno.EROFS, errno.EIO) or not isinstance(exc, OSError):
+        return IndexWriteError(f"{message}; check the file system of {index_dir}")
+    return InputError(message)
 
 
 class TooManyRejectsError(ServiceError):

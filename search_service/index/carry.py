@@ -1,4 +1,5 @@
-"""What a new generation carries over from the live one: its slugs and dates, its articles read back.
+"""What a writer knows of the index it replaces or changes: the live generation's slugs and dates, its
+articles read back, and each slug's state in the generation being written.
 
 A rebuild asks the live generation whether a slug was there (new or updated?); a migration to
 another config reads every live article back a page at a time and indexes it again.
@@ -85,6 +86,33 @@ def live_values(generation: Generation, config: IndexConfig) -> Iterator[dict[st
         if len(hits) < CARRY_PAGE:
             return
         offset += len(hits)
+
+
+class LiveState:
+    """What each slug holds in the generation being written: its committed document, unless a
+    journal entry applied earlier in this same writer changed it (the searcher cannot see that
+    until the commit). Only journal writes are remembered, so memory stays bounded by them."""
+
+    def __init__(self, config: IndexConfig, schema: tantivy.Schema, key: str, searcher: tantivy.Searcher) -> None:
+        self._config, self._schema, self._key = config, schema, key
+        self._searcher = searcher
+        self._changed: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, slug: str) -> dict[str, Any] | None:
+        """The stored article's values by attribute name, or None when the slug is not live."""
+        if slug in self._changed:
+            return self._changed[slug]
+        query = tantivy.Query.term_query(self._schema, self._key, slug)
+        hits = self._searcher.search(query, 1, count=False).hits
+        return stored_article(self._config, self._searcher.doc(hits[0][1])) if hits else None
+
+    def exists(self, slug: str) -> bool:
+        if slug in self._changed:
+            return self._changed[slug] is not None
+        return is_live(self._searcher, self._schema, self._key, slug)
+
+    def remember(self, slug: str, article: Article | None) -> None:
+        self._changed[slug] = None if article is None else dict(article.__dict__)
 
 
 _ARTICLE_FIELDS = frozenset(Article.model_fields)

@@ -11,17 +11,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import tantivy
 
 from search_service.config import IndexConfig
-from search_service.errors import ConfigError, IndexNotReadyError, IndexWriteError, TooManyRejectsError
-from search_service.index.carry import PreviousKeys, carried_config, is_live, live_values, stored_articles
-from search_service.index.document import document_builder, stored_article
+from search_service.errors import (
+    ConfigError,
+    IndexNotReadyError,
+    TooManyRejectsError,
+)
+from search_service.index.carry import LiveState, PreviousKeys, carried_config, live_values, stored_articles
+from search_service.index.document import document_builder
 from search_service.index.journal import Entry, Journal
 from search_service.index.ledger import SlugLedger
 from search_service.index.report import Hooks, ImportReport, IndexerOptions, Reject
 from search_service.index.schema import build_schema
 from search_service.index.store import Generation, IndexStore, write_last_run
+from search_service.index.writelog import CARRIED, LogFile, WriteLog, deleted_at
 from search_service.ingest.article import Article, ImportContext, RecordRejected, parse_article
 from search_service.ingest.sources import Item, read_items
 
@@ -40,34 +46,6 @@ class _Batch:
     max_rejects: int | None = None
 
 
-class _LiveState:
-    """What each slug holds in the generation being written: its committed document, unless a
-    journal entry applied earlier in this same writer changed it (the searcher cannot see that
-    until the commit). Only journal writes are remembered, so memory stays bounded by them."""
-
-    def __init__(self, indexer: Indexer, searcher: tantivy.Searcher) -> None:
-        self._indexer = indexer
-        self._searcher = searcher
-        self._changed: dict[str, dict[str, Any] | None] = {}
-
-    def get(self, slug: str) -> dict[str, Any] | None:
-        """The stored article's values by attribute name, or None when the slug is not live."""
-        if slug in self._changed:
-            return self._changed[slug]
-        indexer = self._indexer
-        query = tantivy.Query.term_query(indexer.schema, indexer.key, slug)
-        hits = self._searcher.search(query, 1, count=False).hits
-        return stored_article(indexer.config, self._searcher.doc(hits[0][1])) if hits else None
-
-    def exists(self, slug: str) -> bool:
-        if slug in self._changed:
-            return self._changed[slug] is not None
-        return self._indexer._exists(self._searcher, slug)
-
-    def remember(self, slug: str, article: Article | None) -> None:
-        self._changed[slug] = None if article is None else dict(article.__dict__)
-
-
 class Indexer:
     def __init__(
         self, store: IndexStore, config: IndexConfig, options: IndexerOptions | None = None, hooks: Hooks | None = None
@@ -80,6 +58,7 @@ class Indexer:
         self.schema = build_schema(config)
         self._build = document_builder(config)
         self.journal = Journal(store.root)
+        self.writelog = WriteLog(store.root)
         self._embedder: Any = None
         if config.semantic.enabled:
             from search_service.semantic.embedder import check_available
@@ -88,9 +67,12 @@ class Indexer:
 
     # -- operations -------------------------------------------------------------------------
 
-    def rebuild(self, paths: Iterable[str]) -> ImportReport:
-        """Index everything in `paths` into a new generation and switch to it atomically."""
-        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
+    def rebuild(self, paths: Iterable[str], exact: bool = False) -> ImportReport:
+        """Index everything in `paths` into a new generation and switch to it atomically.
+
+        Writes made since the last rebuild that included them (the write log) are replayed over
+        the input, newest updated_at winning (writelog.py); `exact` leaves them out and reports them."""
+        with self._locked(), self.store.write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
             live = self.store.current()
@@ -110,12 +92,14 @@ class Indexer:
                 batch.seen.clear()
                 _sync_vectors(vectors, batch.report)
                 writer.commit()
-                applied = self._replay_journal(index, writer, batch.report, build, vectors)
+                replay = (generation, index, writer, batch.report, build, vectors, live, exact)
+                applied, through = self._replay_writes(*replay)
                 writer.wait_merging_threads()
                 self._update_graph(generation, live, batch.report)
             # Every old key seen again was counted as updated (slugs are unique in a batch).
             batch.report.deleted = previous.total - batch.report.updated
             self.store.publish(generation)
+            self.writelog.remove_through(through)
             self.journal.remove(applied)
             return self._finish(batch.report, index, started)
 
@@ -139,7 +123,7 @@ class Indexer:
         return accepted, batch.report
 
     def delete(self, slugs: Iterable[str]) -> ImportReport:
-        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
+        with self._locked(), self.store.write_errors():
             started = time.perf_counter()
             current = self.store.current()
             if current is None:
@@ -147,23 +131,23 @@ class Indexer:
             report = ImportReport("delete", generation=current.name)
             index = current.open(self.config)
             writer = self._writer(index)
+            log = self.writelog.entry()
             try:
-                live = _LiveState(self, index.searcher())
+                live = self._live(index.searcher())
                 # Journal upserts are built by this config: only into a generation it built.
                 applied = []
                 if self._builds(current):
                     with self._vectors(current, None) as (build, vectors):
-                        applied = self._apply_journal(writer, live, report, build)
+                        applied = self._apply_journal(writer, live, report, build, log)
                         _sync_vectors(vectors, report)
                 for slug in dict.fromkeys(slugs):
                     report.read += 1
-                    if live.exists(slug):
-                        writer.delete_documents_by_term(self.key, slug)
+                    if self._delete(writer, live, slug, log):
                         report.deleted += 1
                     else:
                         report.skipped += 1
                         self.hooks.on_missing(slug)
-                writer.commit()
+                self._commit(writer, log)
                 writer.wait_merging_threads()
             except BaseException:
                 _abandon(writer)
@@ -184,7 +168,7 @@ class Indexer:
     def _upsert(
         self, items: Callable[[], Iterator[Item]], force: bool, journal_only: bool = False
     ) -> ImportReport | None:
-        with self.store.writer_lock(self.options.lock_wait_s), self._write_errors():
+        with self._locked(), self.store.write_errors():
             started = time.perf_counter()
             self.store.remove_stale()
             current = self.store.current()
@@ -199,18 +183,19 @@ class Indexer:
             batch = _Batch(ImportReport("incremental", generation=current.name), max_rejects=self.options.max_rejects)
             index = current.open(self.config)
             writer = self._writer(index)
+            log = self.writelog.entry()
             try:
-                live = _LiveState(self, index.searcher())
+                live = self._live(index.searcher())
                 with self._vectors(current, None) as (build, vectors):
-                    applied = self._apply_journal(writer, live, batch.report, build)
+                    applied = self._apply_journal(writer, live, batch.report, build, log)
                     if journal_only and not applied:  # another writer applied them meanwhile
                         _abandon(writer)
                         return None
-                    for article in self._articles(items(), batch):
-                        self._put(writer, live, article, force, batch.report, build)
+                    for item, article in self._parsed(items(), batch):
+                        self._put(writer, live, article, force, batch.report, build, log=log, record=item.value)
                     batch.seen.clear()
                     _sync_vectors(vectors, batch.report)
-                writer.commit()
+                self._commit(writer, log)
                 writer.wait_merging_threads()
             except BaseException:
                 _abandon(writer)
@@ -219,27 +204,33 @@ class Indexer:
             self._update_graph(current, None, batch.report)
             return self._finish(batch.report, index, started)
 
+    def _live(self, searcher: tantivy.Searcher) -> LiveState:
+        return LiveState(self.config, self.schema, self.key, searcher)
+
     def _builds(self, generation: Generation | None) -> bool:
         return generation is not None and generation.fingerprint == self.config.fingerprint
 
     def _put(
         self,
         writer: tantivy.IndexWriter,
-        live: _LiveState,
+        live: LiveState,
         article: Article,
         force: bool,
         report: ImportReport,
         build: Callable[[Article], tantivy.Document],
         remember: bool = False,
+        log: LogFile | None = None,
+        record: Any = None,
     ) -> None:
-        """Write one article unless the stored one is newer (stale) or the same (unchanged)."""
+        """Write one article unless the stored one is newer (stale) or the same (unchanged); what is
+        written goes to `log` too (the record as received)."""
         stored = live.get(article.slug)
         if stored is not None and not force:
             updated_at = stored.get("updated_at")
             if updated_at is not None and article.updated_at < updated_at:
                 report.stale += 1
                 return
-            if all(stored.get(name, _MISSING) == value for name, value in article.__dict__.items()):
+            if _same(stored, article):
                 report.unchanged += 1
                 return
         writer.delete_documents_by_term(self.key, article.slug)
@@ -247,6 +238,28 @@ class Indexer:
         self._count(report, stored is not None)
         if remember:
             live.remember(article.slug, article)
+        if log is not None:
+            log.article(article.slug, record)
+
+    def _delete(self, writer: tantivy.IndexWriter, live: LiveState, slug: str, log: LogFile | None) -> bool:
+        """Delete one slug if live, leaving a tombstone in `log`; whether it was there."""
+        stored = live.get(slug) if isinstance(slug, str) else None
+        if stored is None:
+            return False
+        writer.delete_documents_by_term(self.key, slug)
+        live.remember(slug, None)
+        if log is not None:
+            log.tombstone(slug, deleted_at(stored.get("updated_at")))
+        return True
+
+    def _commit(self, writer: tantivy.IndexWriter, log: LogFile) -> None:
+        """The log entry on disk first, then the commit: whatever a commit holds is in the log."""
+        log.seal()
+        try:
+            writer.commit()
+        except BaseException:
+            log.discard()  # never committed, never acknowledged: not a write to carry over
+            raise
 
     def _replay_journal(
         self,
@@ -255,46 +268,123 @@ class Indexer:
         report: ImportReport,
         build: Callable[[Article], tantivy.Document],
         vectors: Any,
+        log: LogFile,
     ) -> list[str]:
         """Apply the pending journal to a new generation just committed, and commit again."""
         if not self.journal.names():
+            self._commit(writer, log)  # the migration's own upserts, if any, are in the log
             return []
         index.reload()
-        applied = self._apply_journal(writer, _LiveState(self, index.searcher()), report, build)
+        applied = self._apply_journal(writer, self._live(index.searcher()), report, build, log)
         _sync_vectors(vectors, report)
-        writer.commit()
+        self._commit(writer, log)
         return applied
+
+    def _replay_writes(
+        self,
+        generation: Generation,
+        index: tantivy.Index,
+        writer: tantivy.IndexWriter,
+        report: ImportReport,
+        build: Callable[[Article], tantivy.Document],
+        vectors: Any,
+        previous: Generation | None,
+        exact: bool,
+    ) -> tuple[list[str], str]:
+        """Over the input just committed: the write log (newest updated_at wins; a tombstone wins
+        over a version not newer than it), then the journal; one commit. What is kept becomes the
+        new generation's carried.jsonl. Returns the journal entries applied and the last log entry covered."""
+        latest, through = self.writelog.latest(previous.path if previous else None)
+        index.reload()
+        live = self._live(index.searcher())
+        carried = self.writelog.carried(generation.path, through)
+        try:
+            for slug, where in latest.items():
+                state = self.writelog.read(where)
+                if exact:
+                    report.dropped += 1
+                    self.hooks.on_dropped(slug, "deleted_at" in state)
+                elif self._carry(writer, live, slug, state, build, report, where.path.name):
+                    carried.raw(orjson.dumps(state))
+            applied = self._apply_journal(writer, live, report, build, carried)
+            _sync_vectors(vectors, report)
+            carried.seal(always=True)
+        except BaseException:
+            carried.discard()
+            raise
+        writer.commit()
+        return applied, through
+
+    def _carry(
+        self,
+        writer: tantivy.IndexWriter,
+        live: LiveState,
+        slug: str,
+        state: dict[str, Any],
+        build: Callable[[Article], tantivy.Document],
+        report: ImportReport,
+        source: str,
+    ) -> bool:
+        """Apply one logged state over the input unless the input supersedes it; whether it was kept."""
+        stored = live.get(slug)
+        stored_at = stored.get("updated_at") if stored is not None else None
+        if "deleted_at" in state:
+            if stored is None or (stored_at is not None and stored_at > datetime.fromisoformat(state["deleted_at"])):
+                report.superseded += 1  # the input holds a newer version, or agrees the article is gone
+                return False
+            writer.delete_documents_by_term(self.key, slug)
+            live.remember(slug, None)
+            report.carried += 1
+            return True
+        counts = ImportReport("carry")
+        article = next(self._articles(iter([Item(f"write log {source}", 1, state["article"])]), _Batch(counts)), None)
+        report.rejected += counts.rejected  # valid when written: only a changed config rejects it now
+        if article is None:
+            return False
+        # A tie in updated_at goes to the write, unless the input holds the very same article.
+        if (
+            stored is not None
+            and stored_at is not None
+            and (stored_at > article.updated_at or (stored_at == article.updated_at and _same(stored, article)))
+        ):
+            report.superseded += 1
+            return False
+        writer.delete_documents_by_term(self.key, slug)
+        writer.add_document(build(article))
+        live.remember(slug, article)
+        report.carried += 1
+        return True
 
     def _apply_journal(
         self,
         writer: tantivy.IndexWriter,
-        live: _LiveState,
+        live: LiveState,
         report: ImportReport,
         build: Callable[[Article], tantivy.Document],
+        log: LogFile,
     ) -> list[str]:
         """Apply every pending journal entry in order (uncommitted); returns the names applied."""
         entries = self.journal.pending()
         for entry in entries:
-            self._apply_entry(writer, live, entry, report, build)
+            self._apply_entry(writer, live, entry, report, build, log)
         report.journal += len(entries)
         return [entry.name for entry in entries]
 
     def _apply_entry(
         self,
         writer: tantivy.IndexWriter,
-        live: _LiveState,
+        live: LiveState,
         entry: Entry,
         report: ImportReport,
         build: Callable[[Article], tantivy.Document],
+        log: LogFile,
     ) -> None:
         # Counted apart from the run's own records, whose counts its caller reports.
         counts = ImportReport("journal")
         if entry.op == "delete":
             for slug in entry.values:
                 counts.read += 1
-                if isinstance(slug, str) and live.exists(slug):
-                    writer.delete_documents_by_term(self.key, slug)
-                    live.remember(slug, None)
+                if self._delete(writer, live, slug, log):
                     counts.deleted += 1
                 else:
                     counts.skipped += 1
@@ -302,8 +392,8 @@ class Indexer:
             # Checked when accepted: a reject here means the config changed since (reported, never fatal).
             batch = _Batch(counts)
             items = (Item(f"journal {entry.name}", number, value) for number, value in enumerate(entry.values, 1))
-            for article in self._articles(items, batch):
-                self._put(writer, live, article, entry.force, counts, build, remember=True)
+            for item, article in self._parsed(items, batch):
+                self._put(writer, live, article, entry.force, counts, build, remember=True, log=log, record=item.value)
         self.hooks.on_journal(entry, counts)
 
     def embed_missing(self, on_progress: Callable[[int, int], None] = lambda seen, embedded: None) -> ImportReport:
@@ -313,7 +403,7 @@ class Indexer:
         and the next run carries on where it stopped."""
         from search_service.semantic.vectors import ImportVectors, embeddings_dir
 
-        with self.store.writer_lock(), self._write_errors():
+        with self._locked(), self.store.write_errors():
             started = time.perf_counter()
             current = self.store.current()
             if current is None or current.fingerprint != self.config.fingerprint:
@@ -417,13 +507,16 @@ class Indexer:
         previous = PreviousKeys(current, self.key)
         # Upserts not newer than the live article: the live one is carried over instead.
         kept: set[str] = set()
+        log = self.writelog.entry()
         with (
             self._new_generation() as (generation, index, writer),
             self._vectors(generation, current) as (build, vectors),
         ):
+            if current is not None and (current.path / CARRIED).is_file():  # the log carried so far stays
+                shutil.copyfile(current.path / CARRIED, generation.path / CARRIED)
             report = ImportReport("incremental", generation=generation.name)
             batch = _Batch(report, max_rejects=self.options.max_rejects)
-            for article in self._articles(items, batch):
+            for item, article in self._parsed(items, batch):
                 stored = previous.updated_at(article.slug)
                 if stored is not None and not force and article.updated_at < stored:
                     report.stale += 1
@@ -431,6 +524,7 @@ class Indexer:
                     continue
                 writer.add_document(build(article))
                 self._count(report, stored is not None)
+                log.article(article.slug, item.value)
             previous.close()
             for article in carried:
                 if article.slug not in batch.seen or article.slug in kept:
@@ -438,7 +532,7 @@ class Indexer:
             batch.seen.clear()
             _sync_vectors(vectors, batch.report)
             writer.commit()
-            applied = self._replay_journal(index, writer, report, build, vectors)
+            applied = self._replay_journal(index, writer, report, build, vectors, log)
             writer.wait_merging_threads()
             self._update_graph(generation, current, report)
         self.store.publish(generation)
@@ -446,20 +540,18 @@ class Indexer:
         return self._finish(batch.report, index, started)
 
     @contextmanager
-    def _write_errors(self) -> Iterator[None]:
-        """Tantivy reports a failed write (a full disk, most often) as a ValueError from its writer
-        thread; say what happened and how much room is left instead of a traceback."""
-        try:
+    def _locked(self) -> Iterator[None]:
+        """The writer lock, waited for as the options say; a write refused first when the disk is
+        nearly full, before it can fail half-way."""
+        options = self.options
+        with self.store.writer_lock(
+            options.lock_wait_s,
+            announce=options.announce_wait,
+            defer=options.defer_to_waiting,
+            on_wait=self.hooks.on_lock_wait,
+        ):
+            self.store.check_free_space(options.min_free_bytes)
             yield
-        except (ValueError, OSError) as exc:
-            try:
-                free = f"{shutil.disk_usage(self.store.root).free / 2**20:,.1f} MB of disk space free"
-            except OSError:
-                free = "free space unknown"
-            raise IndexWriteError(
-                f"could not write the index in {self.store.root} ({free}; is the disk full?): {exc}. "
-                "The live index was not changed."
-            ) from exc
 
     @contextmanager
     def _new_generation(self) -> Iterator[tuple[Generation, tantivy.Index, tantivy.IndexWriter]]:
@@ -538,9 +630,6 @@ class Indexer:
             )
         return index.writer(heap_size=self.options.heap_bytes, num_threads=self.options.threads)
 
-    def _exists(self, searcher: tantivy.Searcher, slug: str) -> bool:
-        return is_live(searcher, self.schema, self.key, slug)
-
     def _finish(self, report: ImportReport, index: tantivy.Index, started: float) -> ImportReport:
         index.reload()
         report.documents = index.searcher().num_docs
@@ -565,6 +654,10 @@ def _abandon(writer: tantivy.IndexWriter) -> None:
         writer.wait_merging_threads()
     except (ValueError, RuntimeError):
         pass
+
+
+def _same(stored: dict[str, Any], article: Article) -> bool:
+    return all(stored.get(name, _MISSING) == value for name, value in article.__dict__.items())
 
 
 _MISSING = object()

@@ -34,6 +34,12 @@ class ImportReport:
     warnings: int = 0
     # Writes of the journal (accepted while the lock was held) applied in this run's commit.
     journal: int = 0
+    # A full rebuild and the write log (writelog.py): writes made outside rebuilds that it kept
+    # because its input holds no newer version (carried), those its input holds a version as new
+    # or newer of (superseded), and with --exact those it left out (dropped).
+    carried: int = 0
+    superseded: int = 0
+    dropped: int = 0
     seconds: float = 0.0
     documents: int = 0
     generation: str | None = None
@@ -66,6 +72,10 @@ class Hooks:
     on_missing: Callable[[str], None] = lambda slug: None  # a slug to delete that is not in the index
     # A journal entry applied (in the commit that is about to be made), with its own counts.
     on_journal: Callable[[Entry, ImportReport], None] = lambda entry, counts: None
+    # A logged write that a rebuild with --exact left out: its slug, and whether it was a deletion.
+    on_dropped: Callable[[str, bool], None] = lambda slug, deletion: None
+    # Waiting for another writer's lock: its pid (or "unknown") and the seconds waited so far.
+    on_lock_wait: Callable[[str, float], None] = lambda holder, waited: None
 
 
 @dataclass
@@ -76,6 +86,12 @@ class IndexerOptions:
     max_rejects: int | None = None
     # How long to wait for another writer to finish before refusing (IndexLockedError).
     lock_wait_s: float = 0.0
+    # While waiting, say so (the CLI: a long run), so that HTTP writes journal instead of taking
+    # the lock before it; or give way to such a run at once (HTTP writes and the journal applier).
+    announce_wait: bool = False
+    defer_to_waiting: bool = False
+    # Refuse a write (InsufficientStorageError) when the index's file system has less free than this.
+    min_free_bytes: int = 0
     # Whether an upsert may rebuild a live index made by another config into this one (the CLI
     # does; a server must not turn the index of a newer config back into its own).
     migrate: bool = True

@@ -3,6 +3,8 @@
     INDEX_DIR/
       CURRENT            {"generation": ..., "previous": ...}, replaced atomically
       .writer.lock       held (flock) by the one process that writes
+      .writer.queue      held shared by a CLI run waiting for the lock (HTTP writes then journal)
+      writelog/          writes made outside full rebuilds, kept for the next one (writelog.py)
       generations/NAME/  a Tantivy index plus build.json and the index_config that built it
       journal/           writes accepted while the lock was held, not yet applied (journal.py)
 
@@ -18,8 +20,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +31,21 @@ import tantivy
 
 from search_service.config import IndexConfig
 from search_service.durable import replace_durably
-from search_service.errors import IndexLockedError, IndexNotReadyError, InputError
+from search_service.errors import (
+    IndexLockedError,
+    IndexNotReadyError,
+    IndexWriteError,
+    InsufficientStorageError,
+    storage_error,
+)
 from search_service.index.schema import build_schema, register_analyzers
 
 BUILD_INFO = "build.json"
 LAST_RUN = "last_run.json"
 LOCK_POLL_S = 0.005
+QUEUE_FILE = ".writer.queue"
+# How often a waiting run says it is still waiting.
+WAIT_REPORT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -96,29 +107,104 @@ class IndexStore:
             return {}
 
     @contextmanager
-    def writer_lock(self, wait_s: float = 0.0) -> Iterator[None]:
-        """Hold the one writer lock of this index directory; wait up to `wait_s` for it, then refuse."""
+    def writer_lock(
+        self,
+        wait_s: float = 0.0,
+        *,
+        announce: bool = False,
+        defer: bool = False,
+        on_wait: Callable[[str, float], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the one writer lock of this index directory; wait up to `wait_s` for it, then refuse.
+
+        `announce`: while waiting, hold a shared lock on .writer.queue, so that short writers
+        called with `defer` journal their work instead of taking the lock first; a run that waits
+        is then next, however busy the write API is. `on_wait(holder, waited_s)` hears about the
+        wait at its start and every WAIT_REPORT_S."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 - held for the whole block below
         except OSError as exc:
-            raise InputError(f"cannot use index directory {self.root}: {exc.strerror}") from exc
-        with handle:
-            if not _flock(handle, wait_s):
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
+            raise _unusable(self.root, exc) from exc
+        with handle, ExitStack() as queue:
+            if announce:
+                queue.enter_context(self._queue_place())
+            if not _flock(handle, wait_s, lambda: defer and self.someone_waiting(), on_wait):
+                holder = _holder(handle)
+                waited = f" after waiting {wait_s:g} s" if wait_s >= 1 else ""
                 raise IndexLockedError(
-                    f"another reindex or delete is writing to {self.root} (pid {holder}); "
+                    f"another reindex, delete or write is using {self.root} (pid {holder}){waited}; "
                     "try again when it has finished"
                 )
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            queue.close()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
+            except OSError:
+                pass  # only a hint for the message above (a full disk must not stop a writer here)
             try:
                 yield
             finally:
-                handle.truncate(0)
+                with suppress(OSError):
+                    handle.truncate(0)
+
+    @contextmanager
+    def _queue_place(self) -> Iterator[None]:
+        try:
+            handle = open(self.root / QUEUE_FILE, "a+")  # noqa: SIM115 - held for the block
+        except OSError:
+            yield  # cannot announce (read-only?): wait unannounced
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            yield
+
+    def someone_waiting(self) -> bool:
+        """Whether a long run (a CLI reindex or delete) waits for the writer lock."""
+        try:
+            with open(self.root / QUEUE_FILE, "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return False
+        except OSError:
+            return False
+
+    def check_free_space(self, floor: int) -> None:
+        """Refuse a write while the index's file system has less than `floor` bytes free, before
+        it can fail half-way (0: no floor)."""
+        if not floor:
+            return
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return
+        if free < floor:
+            raise InsufficientStorageError(
+                f"only {free / 2**20:,.1f} MB free for the index in {self.root}, under the "
+                f"{floor / 2**20:,.0f} MB floor (SEARCH_WRITE_MIN_FREE_MB): writes are refused until space is freed"
+            )
+
+    @contextmanager
+    def write_errors(self) -> Iterator[None]:
+        """Tantivy reports a failed write (a full disk, most often) as a ValueError from its writer
+        thread: say what happened and how much room is left instead of a traceback."""
+        try:
+            yield
+        except (ValueError, OSError) as exc:
+            try:
+                free = f"{shutil.disk_usage(self.root).free / 2**20:,.1f} MB free"
+            except OSError:
+                free = "free space unknown"
+            error = storage_error(f"could not write the index in {self.root} ({free})", self.root, exc)
+            if not isinstance(error, IndexWriteError):  # permissions and the like: still a failed write
+                error = IndexWriteError(error.message)
+            error.message += ". The live index was not changed."
+            raise error from exc
 
     def new_generation(self, config: IndexConfig) -> Generation:
         """An empty index directory for a rebuild; call only while holding the writer lock."""
@@ -174,15 +260,37 @@ def read_last_run(store: IndexStore) -> dict:
         return {}
 
 
-def _flock(handle: IO, wait_s: float) -> bool:
+def _flock(
+    handle: IO, wait_s: float, give_way: Callable[[], bool], on_wait: Callable[[str, float], None] | None
+) -> bool:
     # Polled, not a blocking flock: a blocked flock cannot time out, and a waiting HTTP write
     # must give up in time to journal its records instead.
-    deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    deadline = started + wait_s
+    reported = None
+    if give_way():
+        return False
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline or give_way():
                 return False
+            if on_wait is not None and (reported is None or now - reported >= WAIT_REPORT_S):
+                reported = now
+                on_wait(_holder(handle), now - started)
             time.sleep(LOCK_POLL_S)
+
+
+def _holder(handle: IO) -> str:
+    try:
+        handle.seek(0)
+        return handle.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _unusable(root: Path, exc: OSError) -> Exception:
+    return storage_error(f"cannot use index directory {root}", root, exc)
