@@ -29,6 +29,12 @@ ConfigPath = Annotated[
     Path | None, typer.Option("--config", help="Index config file (default: index_config/schema.toml).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
+LockWait = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-wait", min=0, help="Seconds to wait for another writer (default: $SEARCH_REINDEX_LOCK_WAIT_S, 600)."
+    ),
+]
 STDERR_REJECT_CAP = 20
 
 
@@ -90,12 +96,21 @@ def reindex(
         bool,
         typer.Option("--force", help="With --incremental: write articles even when older (updated_at) or unchanged."),
     ] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact", help="Rebuild exactly this input: drop (and list) the writes made since the last rebuild."
+        ),
+    ] = False,
+    lock_wait: LockWait = None,
 ) -> None:
     """Import articles: a full rebuild switched in atomically, or --incremental upserts."""
 
     def action() -> int:
         if force and not incremental:
             raise InputError("--force applies to --incremental upserts (a full rebuild writes every article anyway)")
+        if exact and incremental:
+            raise InputError("--exact applies to a full rebuild (an --incremental run only adds to the index)")
         settings = _settings(index_dir, config)
         index_config = load_config(settings.config_path)
         with ExitStack() as stack:
@@ -103,18 +118,18 @@ def reindex(
             log = RejectLog(reject_file)
             stack.callback(log.close)
             bar = stack.enter_context(tqdm(unit=" records", file=sys.stderr, disable=None, leave=False))
+            dropped = DroppedLog()
+            stack.callback(dropped.close)
             hooks = Hooks(
                 on_reject=log,
                 on_warning=lambda source, line, msg: tqdm.write(f"warning {source}:{line}: {msg}", file=sys.stderr),
                 on_progress=lambda n: bar.update(1),
+                on_dropped=dropped,
+                on_lock_wait=_lock_waiter(settings, lock_wait),
             )
-            options = IndexerOptions(
-                heap_bytes=settings.writer_heap_mb * 1024 * 1024,
-                threads=settings.writer_threads,
-                max_rejects=max_rejects,
-            )
+            options = _writer_options(settings, lock_wait, max_rejects=max_rejects)
             indexer = Indexer(IndexStore(settings.index_dir), index_config, options, hooks)
-            report = indexer.upsert(paths, force=force) if incremental else indexer.rebuild(paths)
+            report = indexer.upsert(paths, force=force) if incremental else indexer.rebuild(paths, exact=exact)
         _print_report(report, as_json)
         return 0
 
@@ -127,16 +142,62 @@ def delete(
     index_dir: IndexDir = None,
     config: ConfigPath = None,
     as_json: AsJson = False,
+    lock_wait: LockWait = None,
 ) -> None:
-    """Remove articles by slug (unknown slugs are counted as skipped)."""
+    """Remove articles by slug (unknown slugs are counted as skipped); the deletions outlast rebuilds
+    from files that still hold the same or an older version."""
 
     def action() -> int:
         settings = _settings(index_dir, config)
-        indexer = Indexer(IndexStore(settings.index_dir), load_config(settings.config_path))
+        hooks = Hooks(on_lock_wait=_lock_waiter(settings, lock_wait))
+        options = _writer_options(settings, lock_wait)
+        indexer = Indexer(IndexStore(settings.index_dir), load_config(settings.config_path), options, hooks)
         _print_report(indexer.delete(slugs), as_json)
         return 0
 
     _run(action)
+
+
+class DroppedLog:
+    """Writes a `reindex --exact` left out, to stderr up to a cap, then how many more."""
+
+    def __init__(self, cap: int = STDERR_REJECT_CAP) -> None:
+        self.cap = cap
+        self.count = 0
+
+    def __call__(self, slug: str, deletion: bool) -> None:
+        self.count += 1
+        if self.count <= self.cap:
+            what = "deletion of" if deletion else "write of"
+            tqdm.write(f"dropped {what} {slug} (made since the last rebuild, not in this input)", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.count > self.cap:
+            typer.echo(f"... and {self.count - self.cap} more dropped writes", err=True)
+
+
+def _writer_options(settings: Settings, lock_wait: float | None, **more: Any) -> IndexerOptions:
+    """A CLI writer: it waits for the lock (announced, so HTTP writes journal meanwhile)."""
+    return IndexerOptions(
+        heap_bytes=settings.writer_heap_mb * 1024 * 1024,
+        threads=settings.writer_threads,
+        lock_wait_s=settings.reindex_lock_wait_s if lock_wait is None else lock_wait,
+        announce_wait=True,
+        **more,
+    )
+
+
+def _lock_waiter(settings: Settings, lock_wait: float | None) -> Callable[[str, float], None]:
+    limit = settings.reindex_lock_wait_s if lock_wait is None else lock_wait
+
+    def waiting(holder: str, waited: float) -> None:
+        tqdm.write(
+            f"waiting for the writer lock of {settings.index_dir} (held by pid {holder}): "
+            f"{waited:.0f} s of at most {limit:g} s (--lock-wait)",
+            file=sys.stderr,
+        )
+
+    return waiting
 
 
 @app.command()
@@ -519,11 +580,18 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(data))
         return
+    carried = ""
+    if report.mode == "rebuild":
+        dropped = f", {report.dropped} dropped (--exact)" if report.dropped else ""
+        carried = (
+            f"writes since the last rebuild: {report.carried} carried over, "
+            f"{report.superseded} superseded by this input{dropped}; "
+        )
     typer.echo(
         f"{report.mode}: read {report.read}, indexed {report.indexed} "
         f"({report.new} new / {report.updated} updated), deleted {report.deleted}, "
         f"rejected {report.rejected}, skipped {report.skipped}, stale {report.stale}, unchanged {report.unchanged}, "
-        f"warnings {report.warnings}, journal writes {report.journal}; "
+        f"warnings {report.warnings}, journal writes {report.journal}; {carried}"
         f"{report.seconds:.2f} s, {report.docs_per_s:,.0f} docs/s; "
         f"index now holds {report.documents} articles ({report.generation})"
         + (f"; ANN graph {report.ann}, {report.ann_rows} rows ({report.ann_seconds:.1f} s)" if report.ann else "")

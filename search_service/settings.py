@@ -62,4 +62,10 @@ class Settings(BaseSettings):
     write_lock_wait_s: float = Field(
         2.0, ge=0, description="How long a write waits for another writer before it is journaled (202) instead."
     )
+    reindex_lock_wait_s: float = Field(
+        600, ge=0, description="How long a CLI reindex or delete waits for another writer before exit code 4."
+    )
+    write_min_free_mb: float = Field(
+        64, ge=0, description="Writes over HTTP are refused (507) while the index's file system has less free."
+    )
     journal_poll_s: float = Field(0.5, gt=0, description="How often a server applies journaled writes it can.")

@@ -15,7 +15,11 @@ log = logging.getLogger("search_service.api")
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSON:
-        return error_response(exc.status_code, exc.code, exc.message)
+        response = error_response(exc.status_code, exc.code, exc.message)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # a condition that passes (a full disk freed, a busy index): when to try again
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:

@@ -55,7 +55,9 @@ class IndexReader:
             self.refresh()
         if self._open is None:
             raise IndexNotReadyError(
-                self.problem or f"there is no index in {self.store.root}: run `search-service reindex`"
+                self.problem
+                or f"there is no index in {self.store.root} (--index-dir, else $SEARCH_INDEX_DIR, else ./data/index): "
+                "run `search-service reindex`"
             )
         return self._open
 

@@ -29,7 +29,6 @@ from starlette.requests import ClientDisconnect
 from search_service.config import IndexConfig
 from search_service.errors import (
     IndexLockedError,
-    IndexWriteError,
     InvalidArticleError,
     InvalidJSONError,
     NotFoundError,
@@ -37,6 +36,7 @@ from search_service.errors import (
     ServiceError,
     TooManyRejectsError,
     UnsupportedMediaTypeError,
+    storage_error,
 )
 from search_service.http.common import JSON, require_admin
 from search_service.http.models import BatchOut, DeleteIn, DeleteOut, ErrorOut, WriteOut
@@ -165,17 +165,20 @@ class ArticleWriter:
             threads=self.settings.writer_threads,
             max_rejects=max_rejects,
             lock_wait_s=self.settings.write_lock_wait_s if waits else 0.0,
+            defer_to_waiting=True,  # a CLI reindex or delete waiting for the lock goes next: journal meanwhile
+            min_free_bytes=int(self.settings.write_min_free_mb * 2**20),
             migrate=False,
             record_runs=False,
         )
         return Indexer(self.store, self.config, options, hooks)
 
     def _append(self, op: str, values: list[Any], force: bool = False) -> None:
+        self.store.check_free_space(int(self.settings.write_min_free_mb * 2**20))
         try:
             self.journal.append(op, values, force)
         except OSError as exc:
-            raise IndexWriteError(
-                f"could not store the write in {self.journal.dir}: {exc}; nothing was accepted"
+            raise storage_error(
+                f"could not store the write in {self.journal.dir}; nothing was accepted", self.store.root, exc
             ) from exc
 
     def _finish(self, op: str, run: WriteRun, started: float) -> WriteRun:
