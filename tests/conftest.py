@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -311,6 +313,34 @@ def engine_for(index_dir: Path, config: IndexConfig) -> Any:
     from search_service.search.engine import SearchEngine
 
     return SearchEngine(IndexReader(IndexStore(index_dir), config, interval=0.0), config)
+
+
+# -- a small file system (tests/test_crash.py, tests/test_full_disk.py) -------------------------
+
+
+@contextmanager
+def mounted_tmpfs(target: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `target` (root only); the test is skipped where mounting is not permitted."""
+    mount = shutil.which("mount")
+    if os.geteuid() != 0 or mount is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (root only); the test is skipped where mounting is not permitted."""
+    with mounted_tmpfs(tmp_path / "small-fs", "3m") as target:
+        yield target
 
 
 # -- the browser --------------------------------------------------------------------------------

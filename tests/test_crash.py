@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -376,25 +376,6 @@ def test_the_calibration_run_was_long_enough_to_kill_in(calibration: Calibration
 
 
 # -- a full filesystem ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def small_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB tmpfs (root only); the test is skipped where mounting is not permitted."""
-    mount = shutil.which("mount")
-    if os.geteuid() != 0 or mount is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    target = tmp_path / "small-fs"
-    target.mkdir()
-    result = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", str(target)], capture_output=True, check=False)
 
 
 def _fill_with_a_failed_reindex(filesystem: Path) -> tuple[Path, str, subprocess.CompletedProcess]:

@@ -349,7 +349,9 @@ def test_rebuild_counts_a_slug_deleted_from_the_live_index_as_new(sample_index: 
     indexer.delete([slug])
     report = indexer.rebuild([str(SAMPLE)])
     assert (report.new, report.updated, report.deleted) == (1, SAMPLE_DOCUMENTS - 1, 0)
-    assert term_count(sample_index.open(), "slug", slug) == 1
+    # The input's version is the one deleted (not newer): the deletion is carried over (test_rebuild_writes.py).
+    assert report.carried == 1 and term_count(sample_index.open(), "slug", slug) == 0
+    assert term_count(indexer.rebuild([str(SAMPLE)], exact=True) and sample_index.open(), "slug", slug) == 1
 
 
 def test_incremental_upsert_replaces_a_changed_title(sample_index: BuiltIndex, tmp_path: Path):
@@ -586,14 +588,14 @@ def test_killed_rebuild_keeps_the_previous_index_and_the_next_run_needs_no_clean
     assert doc_count(index_dir) == json.loads(result.stdout)["documents"] == 21
 
 
-def test_reindex_fails_fast_while_another_process_holds_the_writer_lock(sample_index: BuiltIndex):
+def test_reindex_with_no_lock_wait_fails_fast_while_another_process_holds_the_writer_lock(sample_index: BuiltIndex):
     index_dir = sample_index.index_dir
     pointer = read_pointer(index_dir)
     generations = generation_names(index_dir)
     with sample_index.store.writer_lock():
         started = time.monotonic()
         process = subprocess.run(
-            [*CLI, "reindex", "--index-dir", str(index_dir), str(BAD)],
+            [*CLI, "reindex", "--lock-wait", "0", "--index-dir", str(index_dir), str(BAD)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -610,9 +612,11 @@ def test_reindex_fails_fast_while_another_process_holds_the_writer_lock(sample_i
 
 
 @pytest.mark.parametrize("command", [["reindex", "--incremental", str(BAD)], ["delete", "some-slug"]])
-def test_upsert_and_delete_also_refuse_while_the_writer_lock_is_held(sample_index: BuiltIndex, command: list[str]):
+def test_upsert_and_delete_with_no_lock_wait_refuse_while_the_writer_lock_is_held(
+    sample_index: BuiltIndex, command: list[str]
+):
     with sample_index.store.writer_lock():
-        result = invoke(command[0], "--index-dir", sample_index.index_dir, *command[1:])
+        result = invoke(command[0], "--lock-wait", "0", "--index-dir", sample_index.index_dir, *command[1:])
     assert result.exit_code == IndexLockedError.exit_code
     assert "another reindex" in result.stderr
     assert doc_count(sample_index.index_dir) == SAMPLE_DOCUMENTS

@@ -116,12 +116,19 @@ class HealthOut(BaseModel):
     status: str
 
 
+class WritesOut(BaseModel):
+    accepted: bool = Field(description="false while writes are refused (a full or read-only file system)")
+    reason: str | None = None
+    free_bytes: int | None = Field(None, description="free space on the index directory's file system")
+
+
 class ReadyOut(BaseModel):
     status: str
     documents: int
     last_commit: str | None
     config_version: str | None
     generation: str
+    writes: WritesOut | None = Field(None, description="whether the write API accepts writes now (admin key set)")
 
 
 class WriteOut(BaseModel):

@@ -11,10 +11,12 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -24,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from search_service.index.journal import Journal
 from search_service.index.reader import IndexReader
 from search_service.index.store import read_last_run
+from search_service.settings import Settings
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -118,8 +121,9 @@ def _request_id(scope: dict[str, Any]) -> str:
 class IndexCollector:
     """Index gauges, read when Prometheus scrapes: documents, commit age, the last reindex."""
 
-    def __init__(self, reader: IndexReader) -> None:
+    def __init__(self, reader: IndexReader, write_floor_bytes: int = 0) -> None:
         self.reader = reader
+        self.write_floor_bytes = write_floor_bytes
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         documents = GaugeMetricFamily("search_index_documents", "Articles in the served index")
@@ -138,6 +142,17 @@ class IndexCollector:
         pending = GaugeMetricFamily("search_write_journal_pending", "Accepted writes waiting in the journal")
         pending.add_metric([], len(Journal(self.reader.store.root).names()))
         yield pending
+        store = self.reader.store
+        free = free_bytes(store.root)
+        if free is not None:
+            disk = GaugeMetricFamily("search_index_disk_free_bytes", "Free space on the index directory's file system")
+            disk.add_metric([], free)
+            yield disk
+        refused = GaugeMetricFamily(
+            "search_writes_refused", "1 while writes are refused (full or read-only file system), else 0"
+        )
+        refused.add_metric([], float(store.write_condition(self.write_floor_bytes) is not None))
+        yield refused
         run = read_last_run(self.reader.store)
         if run:
             duration = GaugeMetricFamily("search_last_reindex_seconds", "Duration of the last reindex", labels=["mode"])
@@ -148,13 +163,24 @@ class IndexCollector:
             yield rejects
 
 
-def metrics_payload(reader: IndexReader) -> tuple[bytes, str]:
+def write_floor(settings: Settings) -> int:
+    return int(settings.write_min_free_mb * 2**20)
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def metrics_payload(reader: IndexReader, write_floor_bytes: int = 0) -> tuple[bytes, str]:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
         registry.register(_ProcessMetrics())
-    registry.register(IndexCollector(reader))
+    registry.register(IndexCollector(reader, write_floor_bytes))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

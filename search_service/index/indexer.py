@@ -150,6 +150,7 @@ class Indexer:
                 self._commit(writer, log)
                 writer.wait_merging_threads()
             except BaseException:
+                log.discard()
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
@@ -198,6 +199,7 @@ class Indexer:
                 self._commit(writer, log)
                 writer.wait_merging_threads()
             except BaseException:
+                log.discard()
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
@@ -254,8 +256,8 @@ class Indexer:
 
     def _commit(self, writer: tantivy.IndexWriter, log: LogFile) -> None:
         """The log entry on disk first, then the commit: whatever a commit holds is in the log."""
-        log.seal()
         try:
+            log.seal()
             writer.commit()
         except BaseException:
             log.discard()  # never committed, never acknowledged: not a write to carry over

@@ -44,6 +44,8 @@ BUILD_INFO = "build.json"
 LAST_RUN = "last_run.json"
 LOCK_POLL_S = 0.005
 QUEUE_FILE = ".writer.queue"
+# A failed write with less room than this left is taken for a full disk.
+LOW_SPACE = 64 * 2**20
 # How often a waiting run says it is still waiting.
 WAIT_REPORT_S = 10.0
 
@@ -123,7 +125,8 @@ class IndexStore:
         wait at its start and every WAIT_REPORT_S."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 - held for the whole block below
+            # Unbuffered: on a full disk the pid written below must fail there, not again when closing.
+            handle = open(self.root / ".writer.lock", "a+b", buffering=0)  # noqa: SIM115 - held for the block below
         except OSError as exc:
             raise _unusable(self.root, exc) from exc
         with handle, ExitStack() as queue:
@@ -140,8 +143,7 @@ class IndexStore:
             try:
                 handle.seek(0)
                 handle.truncate()
-                handle.write(str(os.getpid()))
-                handle.flush()
+                handle.write(str(os.getpid()).encode())
             except OSError:
                 pass  # only a hint for the message above (a full disk must not stop a writer here)
             try:
@@ -174,6 +176,18 @@ class IndexStore:
         except OSError:
             return False
 
+    def write_condition(self, floor: int) -> str | None:
+        """Why writes would be refused now (full, under the floor, read-only), or None: for /ready and /metrics."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError as exc:
+            return f"cannot look at the file system of {self.root}: {exc.strerror}"
+        if free < max(floor, 1):
+            return f"only {free / 2**20:,.1f} MB free for the index in {self.root} (floor {floor / 2**20:,.0f} MB)"
+        if not os.access(self.root, os.W_OK):
+            return f"the index directory {self.root} is not writable (a read-only file system?)"
+        return None
+
     def check_free_space(self, floor: int) -> None:
         """Refuse a write while the index's file system has less than `floor` bytes free, before
         it can fail half-way (0: no floor)."""
@@ -197,11 +211,16 @@ class IndexStore:
             yield
         except (ValueError, OSError) as exc:
             try:
-                free = f"{shutil.disk_usage(self.root).free / 2**20:,.1f} MB free"
+                free_bytes: int | None = shutil.disk_usage(self.root).free
+                free = f"{free_bytes / 2**20:,.1f} MB of disk space free"
             except OSError:
-                free = "free space unknown"
-            error = storage_error(f"could not write the index in {self.root} ({free})", self.root, exc)
-            if not isinstance(error, IndexWriteError):  # permissions and the like: still a failed write
+                free_bytes, free = None, "free space unknown"
+            what = f"could not write the index in {self.root} ({free}; is the disk full?)"
+            error = storage_error(what, self.root, exc)
+            # Tantivy's writer threads lose the errno ("an index writer was killed"): judge by the room left.
+            if not isinstance(error, InsufficientStorageError) and free_bytes is not None and free_bytes < LOW_SPACE:
+                error = InsufficientStorageError(error.message)
+            elif not isinstance(error, IndexWriteError):  # permissions and the like: still a failed write
                 error = IndexWriteError(error.message)
             error.message += ". The live index was not changed."
             raise error from exc
@@ -217,9 +236,13 @@ class IndexStore:
             "created_at": datetime.now(UTC).isoformat(),
             "config_path": config.path,
         }
-        (path / BUILD_INFO).write_text(json.dumps(info, indent=2))
-        if config.path and os.path.isfile(config.path):
-            shutil.copyfile(config.path, path / "index_config.toml")
+        try:
+            (path / BUILD_INFO).write_text(json.dumps(info, indent=2))
+            if config.path and os.path.isfile(config.path):
+                shutil.copyfile(config.path, path / "index_config.toml")
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)  # no partial generation left behind (a full disk)
+            raise
         return Generation(path)
 
     def publish(self, generation: Generation) -> None:
@@ -287,7 +310,7 @@ def _flock(
 def _holder(handle: IO) -> str:
     try:
         handle.seek(0)
-        return handle.read().strip() or "unknown"
+        return handle.read().decode(errors="replace").strip() or "unknown"
     except OSError:
         return "unknown"
 

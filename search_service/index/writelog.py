@@ -20,6 +20,7 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +89,8 @@ class LogFile:
     def discard(self) -> None:
         """Forget this file: before its seal (a failed run), or after it when the commit it preceded failed."""
         if self._handle is not None and not self._handle.closed:
-            self._handle.close()
+            with suppress(OSError):  # what is still buffered cannot be written (a full disk): dropped with it
+                self._handle.close()
         for path in (self.tmp, self.path):
             path.unlink(missing_ok=True)
 

@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from search_service.http.common import ERRORS, JSON, fast_get, require_admin
 from search_service.http.models import HealthOut, ReadyOut
-from search_service.http.observability import metrics_payload
+from search_service.http.observability import free_bytes, metrics_payload, write_floor
 from search_service.search.engine import iso
 from search_service.settings import Settings
 
@@ -21,19 +21,23 @@ def add_operations_routes(app: FastAPI, settings: Settings) -> None:
     async def ready() -> JSON:
         opened = app.state.engine.reader.current()
         last = opened.generation.last_commit()
-        return JSON(
-            {
-                "status": "ready",
-                "documents": opened.index.searcher().num_docs,
-                "last_commit": iso(last),
-                "config_version": opened.generation.fingerprint,
-                "generation": opened.generation.name,
-            }
-        )
+        out = {
+            "status": "ready",
+            "documents": opened.index.searcher().num_docs,
+            "last_commit": iso(last),
+            "config_version": opened.generation.fingerprint,
+            "generation": opened.generation.name,
+        }
+        if settings.admin_key:  # searches are served either way: readiness stays 200, writes say why not
+            store = app.state.engine.reader.store
+            reason = store.write_condition(write_floor(settings))
+            free = free_bytes(store.root)
+            out["writes"] = {"accepted": reason is None, "reason": reason, "free_bytes": free}
+        return JSON(out)
 
     @get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        payload, content_type = metrics_payload(app.state.engine.reader)
+        payload, content_type = metrics_payload(app.state.engine.reader, write_floor(settings))
         return Response(payload, media_type=content_type)
 
     @app.post("/admin/reload", responses=ERRORS, summary="Look for a new index commit now (admin)")

@@ -40,7 +40,7 @@ from search_service.errors import (
 )
 from search_service.http.common import JSON, require_admin
 from search_service.http.models import BatchOut, DeleteIn, DeleteOut, ErrorOut, WriteOut
-from search_service.http.observability import WRITE_BATCHES, WRITE_COMMIT, WRITE_RECORDS
+from search_service.http.observability import WRITE_BATCHES, WRITE_COMMIT, WRITE_RECORDS, write_floor
 from search_service.index.indexer import Indexer
 from search_service.index.journal import Entry, Journal
 from search_service.index.report import Hooks, ImportReport, IndexerOptions, Reject
@@ -166,14 +166,14 @@ class ArticleWriter:
             max_rejects=max_rejects,
             lock_wait_s=self.settings.write_lock_wait_s if waits else 0.0,
             defer_to_waiting=True,  # a CLI reindex or delete waiting for the lock goes next: journal meanwhile
-            min_free_bytes=int(self.settings.write_min_free_mb * 2**20),
+            min_free_bytes=write_floor(self.settings),
             migrate=False,
             record_runs=False,
         )
         return Indexer(self.store, self.config, options, hooks)
 
     def _append(self, op: str, values: list[Any], force: bool = False) -> None:
-        self.store.check_free_space(int(self.settings.write_min_free_mb * 2**20))
+        self.store.check_free_space(write_floor(self.settings))
         try:
             self.journal.append(op, values, force)
         except OSError as exc:
