@@ -131,7 +131,7 @@ class Indexer:
             report = ImportReport("delete", generation=current.name)
             index = current.open(self.config)
             writer = self._writer(index)
-            log = self.writelog.entry()
+            log = self.writelog.entry(current.path)
             try:
                 live = self._live(index.searcher())
                 # Journal upserts are built by this config: only into a generation it built.
@@ -184,7 +184,7 @@ class Indexer:
             batch = _Batch(ImportReport("incremental", generation=current.name), max_rejects=self.options.max_rejects)
             index = current.open(self.config)
             writer = self._writer(index)
-            log = self.writelog.entry()
+            log = self.writelog.entry(current.path)
             try:
                 live = self._live(index.searcher())
                 with self._vectors(current, None) as (build, vectors):
@@ -509,7 +509,7 @@ class Indexer:
         previous = PreviousKeys(current, self.key)
         # Upserts not newer than the live article: the live one is carried over instead.
         kept: set[str] = set()
-        log = self.writelog.entry()
+        log = self.writelog.entry(current.path if current else None)
         with (
             self._new_generation() as (generation, index, writer),
             self._vectors(generation, current) as (build, vectors),

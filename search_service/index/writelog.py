@@ -99,9 +99,13 @@ class WriteLog:
     def __init__(self, index_dir: str | Path) -> None:
         self.dir = Path(index_dir) / WRITELOG_DIR
 
-    def entry(self) -> LogFile:
-        """A new entry for one commit; names sort in commit order (one clock, then pid and a counter)."""
-        return LogFile(self.dir / f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}.jsonl")
+    def entry(self, generation_path: Path | None) -> LogFile:
+        """A new entry for one commit, by the writer holding the lock; names sort in commit order:
+        the clock, but always after the newest entry and after what the live generation covers
+        (a clock stepped back must not hide an entry behind `through`)."""
+        newest = max([*self.names()[-1:], _through(generation_path)], default="")
+        stamp = max(time.time_ns(), int(newest[:20]) + 1 if newest[:20].isdigit() else 0)
+        return LogFile(self.dir / f"{stamp:020d}-{os.getpid()}-{next(_counter):06d}.jsonl")
 
     def names(self) -> list[str]:
         try:
@@ -114,9 +118,9 @@ class WriteLog:
         found: dict[str, Where] = {}
         through = ""
         if generation_path is not None and (generation_path / CARRIED).is_file():
+            through = _through(generation_path)
             lines = _lines(generation_path / CARRIED)
-            header = next(lines, None)
-            through = str(orjson.loads(header[1]).get("through", "")) if header else ""
+            next(lines, None)  # the header
             for offset, line in lines:
                 found[_slug(line)] = Where(generation_path / CARRIED, offset)
         last = through
@@ -164,6 +168,16 @@ def deleted_at(stored_updated_at: datetime | None) -> datetime:
     so that the very version taken down never counts as newer than its deletion."""
     now = datetime.now(UTC)
     return max(now, stored_updated_at) if stored_updated_at is not None else now
+
+
+def _through(generation_path: Path | None) -> str:
+    if generation_path is None:
+        return ""
+    try:
+        with open(generation_path / CARRIED, "rb") as handle:
+            return str(orjson.loads(handle.readline()).get("through", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
