@@ -129,6 +129,9 @@ class ReadyOut(BaseModel):
     config_version: str | None
     generation: str
     writes: WritesOut | None = Field(None, description="whether the write API accepts writes now (admin key set)")
+    problem: str | None = Field(
+        None, description='with status "degraded": why the live generation is not the one served (a damaged file)'
+    )
 
 
 class WriteOut(BaseModel):

@@ -139,6 +139,14 @@ class IndexCollector:
                 age.add_metric([], max(time.time() - last.timestamp(), 0.0))
         yield documents
         yield age
+        damaged = GaugeMetricFamily(
+            "search_index_damaged",
+            "1: the live generation cannot be opened (the file named)",
+            labels=["generation", "file"],
+        )
+        if self.reader.damage is not None:
+            damaged.add_metric([self.reader.damage.generation, self.reader.damage.file or "unknown"], 1)
+        yield damaged
         pending = GaugeMetricFamily("search_write_journal_pending", "Accepted writes waiting in the journal")
         pending.add_metric([], len(Journal(self.reader.store.root).names()))
         yield pending

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +16,17 @@ from search_service.config import IndexConfig
 from search_service.errors import IndexNotReadyError
 from search_service.index.schema import build_schema
 from search_service.index.store import Generation, IndexStore
+
+log = logging.getLogger("search_service.reader")
+# Tantivy's open error names the file it could not read: `filepath: "<segment>.store"`.
+_FILE_IN_ERROR = re.compile(r'filepath: \\?"([^"\\]+)')
+
+
+@dataclass(frozen=True)
+class Damage:
+    generation: str
+    file: str | None  # the file Tantivy named, when it did
+    key: tuple[str, tuple[int, int]]  # the generation and its meta.json as they were when found damaged
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class IndexReader:
         self.interval = interval
         self.schema = build_schema(config)
         self.problem: str | None = None
+        # The live generation, when it cannot be opened: what /ready, /metrics and the log report.
+        self.damage: Damage | None = None
         self._open: OpenIndex | None = None
         self._meta_mtime = (0, 0)
         self._checked = float("-inf")
@@ -80,9 +95,44 @@ class IndexReader:
                 f"({generation.fingerprint}, this service runs {self.config.fingerprint}): run `search-service reindex`"
             )
             return
-        self._open = OpenIndex(generation, generation.open(self.config))
+        if self.damage is not None and self.damage.key == (generation.name, _mtime(generation)):
+            return  # known damaged, unchanged since: keep what is served (or not) and its reason
+        try:
+            index = generation.open(self.config)
+        except IndexNotReadyError as exc:
+            self._damaged(generation, exc.message)
+            return
+        self._open = OpenIndex(generation, index)
         self._meta_mtime = _mtime(generation)
         self.problem = None
+        self.damage = None
+
+    def _damaged(self, generation: Generation, reason: str) -> None:
+        """The live generation cannot be opened (a truncated or unreadable file): serve the previous
+        one while it is kept, else nothing (503 with the reason); log and report the file once."""
+        found = _FILE_IN_ERROR.search(reason)
+        self.damage = Damage(generation.name, found.group(1) if found else None, (generation.name, _mtime(generation)))
+        previous = self.store.previous()
+        fallback = None
+        if previous is not None and previous.fingerprint == self.config.fingerprint:
+            try:
+                fallback = OpenIndex(previous, previous.open(self.config))
+            except IndexNotReadyError:
+                fallback = None
+        served = f"serving the previous generation {previous.name}" if fallback else "no generation to serve"
+        self.problem = f"{reason}; {served}: run `search-service reindex` to build a sound one"
+        fields = {
+            "generation": generation.name,
+            "file": self.damage.file,
+            "error": reason,
+            "fallback": fallback and previous.name,
+        }
+        log.error("index generation damaged", extra={"fields": fields})
+        if fallback is not None:
+            self._open = fallback
+            self._meta_mtime = _mtime(fallback.generation)
+        elif self._open is not None and self._open.generation.name == generation.name:
+            self._open = None
 
     def _reload_if_committed(self) -> None:
         mtime = _mtime(self._open.generation)

@@ -98,6 +98,13 @@ class IndexStore:
             return None
         return Generation(self.generations_dir / name)
 
+    def previous(self) -> Generation | None:
+        """The generation the live one replaced, while it is kept (until the next switch)."""
+        name = self._read_pointer().get("previous")
+        if not name or not (self.generations_dir / name / "meta.json").exists():
+            return None
+        return Generation(self.generations_dir / name)
+
     def current_name(self) -> str | None:
         """Cheap check for readers polling for a switch."""
         return self._read_pointer().get("generation")

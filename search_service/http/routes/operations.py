@@ -28,6 +28,10 @@ def add_operations_routes(app: FastAPI, settings: Settings) -> None:
             "config_version": opened.generation.fingerprint,
             "generation": opened.generation.name,
         }
+        reader = app.state.engine.reader
+        if reader.damage is not None:  # the live generation is damaged: this is the previous one
+            out["status"] = "degraded"
+            out["problem"] = reader.problem
         if settings.admin_key:  # searches are served either way: readiness stays 200, writes say why not
             store = app.state.engine.reader.store
             reason = store.write_condition(write_floor(settings))
