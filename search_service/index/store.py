@@ -277,10 +277,14 @@ class IndexStore:
 
 
 def write_last_run(store: IndexStore, summary: dict) -> None:
-    """What the last import did, for operators and /metrics (written atomically)."""
+    """What the last import did, for operators and /metrics (written atomically). Best effort: the
+    run is done when this is called, and a full disk here must not report it as failed."""
     tmp = store.root / f".{LAST_RUN}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(summary))
-    os.replace(tmp, store.root / LAST_RUN)
+    try:
+        tmp.write_text(json.dumps(summary))
+        os.replace(tmp, store.root / LAST_RUN)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def read_last_run(store: IndexStore) -> dict:
