@@ -18,6 +18,9 @@ from search_service.index.schema import build_schema
 from search_service.index.store import Generation, IndexStore
 
 log = logging.getLogger("search_service.reader")
+# A damaged live generation is tried again this often (a copy put back, a transient failure).
+DAMAGE_RECHECK_S = 5.0
+OPEN_ATTEMPTS = 3
 # Tantivy's open error names the file it could not read: `filepath: "<segment>.store"`.
 _FILE_IN_ERROR = re.compile(r'filepath: \\?"([^"\\]+)')
 
@@ -27,6 +30,7 @@ class Damage:
     generation: str
     file: str | None  # the file Tantivy named, when it did
     key: tuple[str, tuple[int, int]]  # the generation and its meta.json as they were when found damaged
+    found: float  # time.monotonic() of the last attempt
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,12 @@ class IndexReader:
                 f"({generation.fingerprint}, this service runs {self.config.fingerprint}): run `search-service reindex`"
             )
             return
-        if self.damage is not None and self.damage.key == (generation.name, _mtime(generation)):
+        damage = self.damage
+        known = damage is not None and damage.key == (generation.name, _mtime(generation))
+        if known and time.monotonic() - damage.found < DAMAGE_RECHECK_S:
             return  # known damaged, unchanged since: keep what is served (or not) and its reason
         try:
-            index = generation.open(self.config)
+            index = _open_settled(generation, self.config)
         except IndexNotReadyError as exc:
             self._damaged(generation, exc.message)
             return
@@ -111,7 +117,9 @@ class IndexReader:
         """The live generation cannot be opened (a truncated or unreadable file): serve the previous
         one while it is kept, else nothing (503 with the reason); log and report the file once."""
         found = _FILE_IN_ERROR.search(reason)
-        self.damage = Damage(generation.name, found.group(1) if found else None, (generation.name, _mtime(generation)))
+        first = self.damage is None or self.damage.generation != generation.name
+        key = (generation.name, _mtime(generation))
+        self.damage = Damage(generation.name, found.group(1) if found else None, key, time.monotonic())
         previous = self.store.previous()
         fallback = None
         if previous is not None and previous.fingerprint == self.config.fingerprint:
@@ -127,7 +135,8 @@ class IndexReader:
             "error": reason,
             "fallback": fallback and previous.name,
         }
-        log.error("index generation damaged", extra={"fields": fields})
+        if first:  # once per damaged generation, not at every recheck
+            log.error("index generation damaged", extra={"fields": fields})
         if fallback is not None:
             self._open = fallback
             self._meta_mtime = _mtime(fallback.generation)
@@ -139,6 +148,17 @@ class IndexReader:
         if mtime != self._meta_mtime:
             self._meta_mtime = mtime
             self._open.index.reload()
+
+
+def _open_settled(generation: Generation, config: IndexConfig) -> tantivy.Index:
+    """Open `generation`, trying again briefly: a commit that lands while the files are being opened
+    (its merge removing a segment just listed) is not damage."""
+    for _ in range(OPEN_ATTEMPTS - 1):
+        try:
+            return generation.open(config)
+        except IndexNotReadyError:
+            time.sleep(0.05)
+    return generation.open(config)
 
 
 def _mtime(generation: Generation) -> tuple[int, int]:
