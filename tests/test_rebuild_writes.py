@@ -20,7 +20,18 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CLI, REPO, REUTERS, SAMPLE, build_index, cli_env, live_slugs, read_jsonl, write_jsonl
+from conftest import (
+    CLI,
+    REPO,
+    REUTERS,
+    SAMPLE,
+    build_index,
+    cli_env,
+    live_slugs,
+    read_jsonl,
+    stored_by_slug,
+    write_jsonl,
+)
 from test_writes import AUTH, KEY, Server, article, client, free_port, present, wait_for_empty_journal
 
 from search_service.config import load_config
@@ -43,11 +54,6 @@ def reindex(index_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def carried_slugs(path: Path) -> list[str]:
     return [json.loads(line)["slug"] for line in path.read_text().splitlines()[1:]]
-
-
-def status_of(server: Server, slug: str) -> int:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        return http.get(f"/articles/{slug}").status_code
 
 
 @pytest.fixture
@@ -228,6 +234,29 @@ def test_the_write_log_keeps_one_line_per_slug_and_the_entries_a_rebuild_covers_
     assert len(lines) == 1 and json.loads(lines[0])["through"]  # only the header
 
 
+def test_many_writes_between_rebuilds_are_folded_into_one_file_with_the_last_state_of_each_slug(
+    sample_index: Any, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(WriteLog, "compact_at", 4)
+    indexer = Indexer(sample_index.store, sample_index.config)
+    log = WriteLog(sample_index.index_dir)
+    for version in range(6):
+        for slug in ("folded-a", "folded-b"):
+            record = article(slug, title=f"{slug} version {version}", updated_at=now_iso(version))
+            indexer.upsert_records([Item("<r>", 1, record)])
+        assert len(log.names()) < 4
+    indexer.delete(["folded-b"])
+    latest, _ = log.latest(sample_index.store.current().path)
+    assert set(latest) == {"folded-a", "folded-b"}
+    assert log.read(latest["folded-a"])["article"]["title"] == "folded-a version 5"
+    assert "deleted_at" in log.read(latest["folded-b"])
+
+    report = indexer.rebuild([str(SAMPLE)])
+    assert (report.carried, report.superseded) == (1, 1)
+    docs = stored_by_slug(sample_index.open(), sample_index.config)
+    assert docs["folded-a"]["title"] == "folded-a version 5" and "folded-b" not in docs
+
+
 def test_a_write_whose_commit_fails_is_not_carried_over(sample_index: Any, monkeypatch: pytest.MonkeyPatch):
     import tantivy
 
@@ -299,7 +328,6 @@ def test_a_cli_rebuild_still_busy_after_its_wait_exits_4_saying_how_long_it_wait
 
 def test_a_cli_delete_waits_for_the_lock_too(sample_index: Any):
     slug = read_jsonl(SAMPLE)[0]["slug"]
-    release = threading.Timer(1.0, lambda: None)
     with sample_index.store.writer_lock():
         delete = subprocess.Popen(
             [*CLI, "delete", "--index-dir", str(sample_index.index_dir), slug],
@@ -309,8 +337,7 @@ def test_a_cli_delete_waits_for_the_lock_too(sample_index: Any):
             text=True,
         )
         time.sleep(1.0)
-        assert delete.poll() is None, delete.communicate()
-    release.cancel()
+        assert delete.poll() is None, delete.communicate()  # still waiting, not refused
     _, errors = delete.communicate(timeout=60)
     assert delete.returncode == 0, errors
     assert slug not in live_slugs(sample_index.index_dir)

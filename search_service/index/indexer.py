@@ -154,6 +154,7 @@ class Indexer:
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
+            self.writelog.compact(current.path)
             if applied:  # journaled upserts may have added vectors
                 self._update_graph(current, None, report)
             return self._finish(report, index, started)
@@ -203,6 +204,7 @@ class Indexer:
                 _abandon(writer)
                 raise
             self.journal.remove(applied)
+            self.writelog.compact(current.path)
             self._update_graph(current, None, batch.report)
             return self._finish(batch.report, index, started)
 

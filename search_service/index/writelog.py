@@ -96,6 +96,9 @@ class LogFile:
 
 
 class WriteLog:
+    # Entries after the live generation's carried.jsonl that make the next live writer fold them.
+    compact_at = 1000
+
     def __init__(self, index_dir: str | Path) -> None:
         self.dir = Path(index_dir) / WRITELOG_DIR
 
@@ -134,14 +137,40 @@ class WriteLog:
 
     @staticmethod
     def read(where: Where) -> dict[str, Any]:
-        with open(where.path, "rb") as handle:
-            handle.seek(where.offset)
-            return orjson.loads(handle.readline())
+        return orjson.loads(_raw(where))
 
     def carried(self, generation_path: Path, through: str) -> LogFile:
         """The carried.jsonl of a new generation, covering the entries up to `through`."""
         log = LogFile(generation_path / CARRIED, header={"through": through})
         return log
+
+    def compact(self, generation_path: Path | None) -> bool:
+        """Fold the entries after the live generation's carried.jsonl into one file (the last state
+        of each slug) once there are `compact_at` of them, so many small writes between rebuilds
+        keep the directory small. Crash-safe: the folded file replaces the newest entry in one
+        rename (it holds every later state, so reading it after the older ones changes nothing),
+        then the older ones are removed. Call while holding the writer lock."""
+        through = _through(generation_path)
+        pending = [name for name in self.names() if name > through]
+        if len(pending) < self.compact_at:
+            return False
+        found: dict[str, Where] = {}
+        for name in pending:
+            for offset, line in _lines(self.dir / name):
+                found[_slug(line)] = Where(self.dir / name, offset)
+        folded = LogFile(self.dir / pending[-1])
+        try:
+            for where in found.values():
+                folded.raw(_raw(where))
+            folded.seal(always=True)
+        except OSError:
+            with suppress(OSError):
+                folded.tmp.unlink(missing_ok=True)
+            return False  # no room to fold now (a full disk): the entries stay as they are
+        for name in pending[:-1]:
+            (self.dir / name).unlink(missing_ok=True)
+        fsync_dir(self.dir)
+        return True
 
     def remove_through(self, through: str) -> None:
         """Remove the entries a live generation's carried.jsonl covers."""
@@ -178,6 +207,12 @@ def _through(generation_path: Path | None) -> str:
             return str(orjson.loads(handle.readline()).get("through", ""))
     except (OSError, ValueError):
         return ""
+
+
+def _raw(where: Where) -> bytes:
+    with open(where.path, "rb") as handle:
+        handle.seek(where.offset)
+        return handle.readline()
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
