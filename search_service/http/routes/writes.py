@@ -65,7 +65,8 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "Body over SEARCH_MAX_WRITE_MB, or more than SEARCH_MAX_WRITE_RECORDS"},
     415: {"model": ErrorOut, "description": "Content-Type is not one the call accepts"},
     422: {"model": ErrorOut, "description": "The article (or batch) is invalid; the message says what to fix"},
-    503: {"model": ErrorOut, "description": "No usable index, or the write could not be stored"},
+    503: {"model": ErrorOut, "description": "No usable index, or the write could not be stored (Retry-After)"},
+    507: {"model": ErrorOut, "description": "The index's file system is full: nothing was written (Retry-After)"},
 }
 _SLUGS = TypeAdapter(DeleteIn)
 
