@@ -16,6 +16,7 @@ from search_service.config import IndexConfig
 from search_service.errors import IndexNotReadyError
 from search_service.index.schema import build_schema
 from search_service.index.store import Generation, IndexStore
+from search_service.index.writelog import WriteLog, carried_count
 
 log = logging.getLogger("search_service.reader")
 # A damaged live generation is tried again this often (a copy put back, a transient failure).
@@ -184,6 +185,9 @@ def index_stats(store: IndexStore, config: IndexConfig) -> dict[str, Any]:
         "last_commit": last.isoformat() if last else None,
         "generation": opened.generation.name,
         "index_dir": str(store.root),
+        # Writes made outside full rebuilds that the next one keeps unless its input holds them newer.
+        "carried_writes": carried_count(opened.generation.path),
+        "write_log_files": len(WriteLog(store.root).names()),
     } | (_vector_stats(opened, searcher, config) if config.semantic.enabled else {})
 
 
