@@ -106,6 +106,16 @@ class LiveState:
         hits = self._searcher.search(query, 1, count=False).hits
         return stored_article(self._config, self._searcher.doc(hits[0][1])) if hits else None
 
+    def updated_at(self, slug: str) -> datetime | None:
+        """The live version's updated_at; None when there is none to read (not live, or stored by
+        another config's fields: a delete from an index built by another config)."""
+        try:
+            stored = self.get(slug)
+        except (ValueError, KeyError, TypeError):
+            return None
+        value = stored.get("updated_at") if stored is not None else None
+        return value if isinstance(value, datetime) else None
+
     def exists(self, slug: str) -> bool:
         if slug in self._changed:
             return self._changed[slug] is not None

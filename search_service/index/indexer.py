@@ -15,11 +15,7 @@ import orjson
 import tantivy
 
 from search_service.config import IndexConfig
-from search_service.errors import (
-    ConfigError,
-    IndexNotReadyError,
-    TooManyRejectsError,
-)
+from search_service.errors import ConfigError, IndexNotReadyError, TooManyRejectsError
 from search_service.index.carry import LiveState, PreviousKeys, carried_config, live_values, stored_articles
 from search_service.index.document import document_builder
 from search_service.index.journal import Entry, Journal
@@ -247,13 +243,13 @@ class Indexer:
 
     def _delete(self, writer: tantivy.IndexWriter, live: LiveState, slug: str, log: LogFile | None) -> bool:
         """Delete one slug if live, leaving a tombstone in `log`; whether it was there."""
-        stored = live.get(slug) if isinstance(slug, str) else None
-        if stored is None:
+        if not (isinstance(slug, str) and live.exists(slug)):
             return False
+        updated_at = live.updated_at(slug)
         writer.delete_documents_by_term(self.key, slug)
         live.remember(slug, None)
         if log is not None:
-            log.tombstone(slug, deleted_at(stored.get("updated_at")))
+            log.tombstone(slug, deleted_at(updated_at))
         return True
 
     def _commit(self, writer: tantivy.IndexWriter, log: LogFile) -> None:
