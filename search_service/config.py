@@ -115,11 +115,20 @@ class FreshnessConfig:
 @dataclass(frozen=True)
 class RankingConfig:
     typo_tolerance: bool = True
-    one_typo_min_len: int = 4
-    two_typos_min_len: int = 8
+    # Meilisearch's defaults: no typo under 5 letters, one from 5, two from 9.
+    one_typo_min_len: int = 5
+    two_typos_min_len: int = 9
     max_typo_words: int = 6
-    typo_known_word_docs: int = 3
+    # A word found in at least this many articles is searched as typed (news: rare words are names).
+    typo_known_word_docs: int = 1
+    # A correction is a term found in at least this many articles.
+    typo_correction_min_docs: int = 3
     fallback_min_hits: int = 5
+    # A query holding every word in at most this many articles is checked for a likelier spelling
+    # ("did you mean"), offered when a word's one-edit variant is in `did_you_mean_ratio` times
+    # as many articles and the respelled query finds more.
+    did_you_mean_max_hits: int = 4
+    did_you_mean_ratio: int = 20
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     # Field name -> boost for the any-word fallback (sentence queries); empty: the fields' own boosts.
     fallback_boosts: dict[str, float] = field(default_factory=dict)

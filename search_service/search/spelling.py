@@ -1,0 +1,134 @@
+"""What a reader is told about spelling: the words searched instead of typed ones, the query as
+searched ("showing results for"), and a "did you mean" for a query that finds little when a
+likelier spelling would find more.
+
+Only words no article has are corrected silently (query.py); a word some article has is searched
+as typed, since in news a rare word is usually a name. Such a word can still be a typo of a
+frequent one ("teh"): it is offered as "did you mean", never searched in its place.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import tantivy
+
+from search_service.cache import LRUCache
+from search_service.search.query import ParsedQuery, QueryBuilder, corrected_text, one_edit_words, spelling_of
+
+# Shorter words have too many one-edit neighbours to guess from ("at" -> "a", "an", "as", ...).
+DID_YOU_MEAN_MIN_LEN = 3
+# The respelled query must find at least this many times as many articles holding every word.
+DID_YOU_MEAN_GAIN = 3
+LIKELIER_CACHE_SIZE = 10_000
+# Longer queries (pasted sentences, claims) rarely hold every word even respelled, and spelling
+# out each rare word's variants costs ~0.5 ms: those are left without a "did you mean".
+DID_YOU_MEAN_MAX_WORDS = 6
+DID_YOU_MEAN_MAX_RESPELLED = 3
+
+
+@dataclass
+class Spelling:
+    builder: QueryBuilder
+    _likelier: LRUCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._likelier = LRUCache(LIKELIER_CACHE_SIZE)
+
+    def analyze(self, text: str) -> list[str]:
+        return self.builder.tokens(text, self.builder.typo_fields[0])
+
+    def report(self, corrections: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+        """For each corrected word, the words searched instead, spelled as words rather than stems."""
+        return [
+            {"word": word, "searched": list(dict.fromkeys(spelling_of(word, term, self.analyze) for term in terms))}
+            for word, terms in corrections.items()
+        ]
+
+    def searched_text(self, text: str, corrections: dict[str, tuple[str, ...]]) -> str | None:
+        """The query as searched (each corrected word as its first correction); None when uncorrected."""
+        return corrected_text(text, corrections, self.analyze) if corrections else None
+
+    def describe(
+        self,
+        searcher: tantivy.Searcher,
+        text: str,
+        plan: Any,
+        found: int,
+        count: Callable[[str], int],
+        version: object = None,
+    ) -> dict[str, Any]:
+        """The response's `corrections`, `searched_for` and `did_you_mean` for a search's plan
+        (search/engine.py's Plan: its parsed query and corrections) that found `found` articles
+        holding every word."""
+        corrections = plan.corrections
+        return {
+            "corrections": self.report(corrections),
+            "searched_for": self.searched_text(text, corrections),
+            "did_you_mean": self.did_you_mean(searcher, text, plan.parsed, corrections, found, count, version),
+        }
+
+    def did_you_mean(
+        self,
+        searcher: tantivy.Searcher,
+        text: str,
+        parsed: ParsedQuery,
+        corrections: dict[str, tuple[str, ...]],
+        found: int,
+        count: Callable[[str], int],
+        version: object = None,
+    ) -> str | None:
+        """A likelier spelling of `text`, whose words are all held by `found` articles, when it finds
+        at least DID_YOU_MEAN_GAIN times as many (`count` counts a query's articles holding every word)."""
+        ranking = self.builder.config.ranking
+        terms = parsed.positive_terms()
+        if found > ranking.did_you_mean_max_hits or len(terms) > DID_YOU_MEAN_MAX_WORDS or not self.builder.typo_fields:
+            return None
+        fixes: dict[str, str] = {}
+        for term in terms:
+            word = term.text.lower()
+            if term.phrase or term.prefix or term.field or word in corrections or len(word) < DID_YOU_MEAN_MIN_LEN:
+                continue
+            if not word.isalpha():
+                continue
+            better = self._likelier.get_or_compute((version, word), partial(self._likelier_word, searcher, word))
+            if better:
+                fixes[word] = better
+            if len(fixes) == DID_YOU_MEAN_MAX_RESPELLED:
+                break
+        if not fixes:
+            return None
+        respelled = " ".join(_replaced(word, fixes) for word in text.split())
+        return respelled if count(respelled) >= max(1, DID_YOU_MEAN_GAIN * found) else None
+
+    def _likelier_word(self, searcher: tantivy.Searcher, word: str) -> str | None:
+        """The one-edit variant of `word` held by did_you_mean_ratio times as many articles, the most held."""
+        ranking = self.builder.config.ranking
+        tokens = self.analyze(word)
+        if len(tokens) != 1:
+            return None
+        fields = self.builder.typo_fields
+        held = max(searcher.doc_freq(name, tokens[0]) for name in fields)
+        if held > ranking.did_you_mean_max_hits:
+            return None  # a word this many articles hold is not what makes the query find little
+        wanted = max(ranking.did_you_mean_ratio * held, ranking.typo_correction_min_docs)
+        best: tuple[int, int, str] | None = None
+        seen = {tokens[0]}
+        for variant in one_edit_words(word):
+            analyzed = self.analyze(variant)
+            if len(analyzed) != 1 or analyzed[0] in seen:
+                continue
+            seen.add(analyzed[0])
+            n = max(searcher.doc_freq(name, analyzed[0]) for name in fields)
+            if n >= wanted and (best is None or (-n, len(variant), variant) < best):
+                best = (-n, len(variant), variant)
+        return best[2] if best else None
+
+
+def _replaced(word: str, fixes: dict[str, str]) -> str:
+    core = word.strip(string.punctuation).lower()
+    return word.lower().replace(core, fixes[core]) if core in fixes else word
