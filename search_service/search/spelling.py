@@ -9,6 +9,7 @@ frequent one ("teh"): it is offered as "did you mean", never searched in its pla
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ DID_YOU_MEAN_MIN_LEN = 3
 # The respelled query must find at least this many times as many articles holding every word.
 DID_YOU_MEAN_GAIN = 3
 LIKELIER_CACHE_SIZE = 10_000
+# The likeliest stems tried, and the articles read for how each is spelled.
+MAX_TOKENS_TRIED = 3
+SURFACE_SAMPLE = 3
+_WORD_RE = re.compile(r"[^\W_]+")
 # Longer queries (pasted sentences, claims) rarely hold every word even respelled, and spelling
 # out each rare word's variants costs ~0.5 ms: those are left without a "did you mean".
 DID_YOU_MEAN_MAX_WORDS = 6
@@ -106,27 +111,53 @@ class Spelling:
         return respelled if count(respelled) >= max(1, DID_YOU_MEAN_GAIN * found) else None
 
     def _likelier_word(self, searcher: tantivy.Searcher, word: str) -> str | None:
-        """The one-edit variant of `word` held by did_you_mean_ratio times as many articles, the most held."""
+        """The one-edit variant of `word` held by did_you_mean_ratio times as many articles (the most
+        held first), spelled as an article spells it; None when there is none."""
         ranking = self.builder.config.ranking
         tokens = self.analyze(word)
         if len(tokens) != 1:
             return None
-        fields = self.builder.typo_fields
-        held = max(searcher.doc_freq(name, tokens[0]) for name in fields)
+        held = self._held(searcher, tokens[0])
         if held > ranking.did_you_mean_max_hits:
             return None  # a word this many articles hold is not what makes the query find little
         wanted = max(ranking.did_you_mean_ratio * held, ranking.typo_correction_min_docs)
-        best: tuple[int, int, str] | None = None
-        seen = {tokens[0]}
+        counts: dict[str, int] = {tokens[0]: held}
+        spellings: dict[str, set[str]] = {}
         for variant in one_edit_words(word):
             analyzed = self.analyze(variant)
-            if len(analyzed) != 1 or analyzed[0] in seen:
+            if len(analyzed) != 1:
                 continue
-            seen.add(analyzed[0])
-            n = max(searcher.doc_freq(name, analyzed[0]) for name in fields)
-            if n >= wanted and (best is None or (-n, len(variant), variant) < best):
-                best = (-n, len(variant), variant)
-        return best[2] if best else None
+            token = analyzed[0]
+            if token not in counts:
+                counts[token] = self._held(searcher, token)
+            # A variant whose stem begins the word is the word's own root ('methodist' -> 'method'), not a fix.
+            if counts[token] >= wanted and not word.startswith(token):
+                spellings.setdefault(token, set()).add(variant)
+        for token in sorted(spellings, key=lambda t: (-counts[t], t))[:MAX_TOKENS_TRIED]:
+            spelled = self._surface(searcher, token, spellings[token])
+            if spelled:
+                return spelled
+        return None
+
+    def _held(self, searcher: tantivy.Searcher, token: str) -> int:
+        return max(searcher.doc_freq(name, token) for name in self.builder.typo_fields)
+
+    def _surface(self, searcher: tantivy.Searcher, token: str, spellings: set[str]) -> str | None:
+        """Which of `spellings` (all analyzing to the indexed `token`) an article holding it uses:
+        the index keeps stems, so 'insurence' and 'insurance' look alike there."""
+        schema = self.builder.schema
+        fields = self.builder.typo_fields
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, name, token)) for name in fields]
+        )
+        for _, address in searcher.search(query, SURFACE_SAMPLE).hits:
+            doc = searcher.doc(address)
+            for name in fields:
+                for value in doc.get_all(name):
+                    found = spellings.intersection(_WORD_RE.findall(str(value).lower()))
+                    if found:
+                        return min(found, key=lambda w: (len(w), w))
+        return None
 
 
 def _replaced(word: str, fixes: dict[str, str]) -> str:
