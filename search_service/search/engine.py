@@ -36,7 +36,7 @@ from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.query import Expansion, ParsedQuery, QueryBuilder, parse
 from search_service.search.snippets import Highlighter, Snippets, build_matcher
 from search_service.search.spelling import Spelling
-from search_service.search.tiers import TieredPage, holding_all, rest_of, tiered_page
+from search_service.search.tiers import TieredPage, tiered_page
 
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
@@ -234,12 +234,11 @@ class SearchEngine:
         return response
 
     def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
-        plan = self.plan(request, searcher)
+        plan = typed = self.plan(request, searcher)
         matched = "all"
         result = self._page(searcher, plan, request)
         all_words = getattr(result, "matched", result.count)
-        few = all_words < self.config.ranking.fallback_min_hits
-        if plan.sort == "relevance" and few and len(plan.parsed.groups) > 1:
+        if plan.sort == "relevance" and all_words < self.config.ranking.fallback_min_hits and plan.parsed.groups[1:]:
             # Few articles have every word (typically a pasted sentence): rank by the words that do
             # match, those holding every word first.
             first = plan.text_query if all_words else None
@@ -287,7 +286,8 @@ class SearchEngine:
             "rules": list(plan.curation.rules),
             "semantic": semantic,
             "all_words": all_words,
-            **self._spelling(searcher, plan, request, all_words),
+            # The fallback also widens rare words it ranks after exact matches: not a correction to report.
+            **self._spelling(searcher, typed, request, all_words),
         }
 
     def _spelling(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, found: int) -> dict[str, Any]:
@@ -342,11 +342,8 @@ class SearchEngine:
         offset = (request.page - 1) * request.per_page
         if plan.first is None:
             return self._ranking(searcher, plan, request, plan.query(), offset, request.per_page)
-        # The articles holding every word first, in the fallback's ranking, then the others in theirs.
-        first = plan.query(holding_all(plan.text_query, plan.first))
-        rest = plan.query(rest_of(plan.text_query, plan.first))
-        rank = functools.partial(self._ranking, searcher, plan, request)
-        return tiered_page(rank, lambda q: searcher.search(q, 1).count, first, rest, offset, request.per_page)
+        rank = functools.partial(self._ranking, searcher, plan, request)  # all-words matches first: tiers.py
+        return tiered_page(rank, searcher, plan.query, plan.text_query, plan.first, offset, request.per_page)
 
     def _ranking(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, query: tantivy.Query, offset: int, n: int

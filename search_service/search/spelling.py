@@ -19,7 +19,7 @@ from typing import Any
 import tantivy
 
 from search_service.cache import LRUCache
-from search_service.search.query import ParsedQuery, QueryBuilder, corrected_text, one_edit_words, spelling_of
+from search_service.search.query import ParsedQuery, QueryBuilder, one_edit_words, spelling_of
 
 # Shorter words have too many one-edit neighbours to guess from ("at" -> "a", "an", "as", ...).
 DID_YOU_MEAN_MIN_LEN = 3
@@ -40,23 +40,42 @@ DID_YOU_MEAN_MAX_RESPELLED = 3
 class Spelling:
     builder: QueryBuilder
     _likelier: LRUCache = field(init=False)
+    _spelled: LRUCache = field(init=False)
 
     def __post_init__(self) -> None:
         self._likelier = LRUCache(LIKELIER_CACHE_SIZE)
+        self._spelled = LRUCache(LIKELIER_CACHE_SIZE)
 
     def analyze(self, text: str) -> list[str]:
         return self.builder.tokens(text, self.builder.typo_fields[0])
 
-    def report(self, corrections: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    def report(
+        self, searcher: tantivy.Searcher, corrections: dict[str, tuple[str, ...]], version: object = None
+    ) -> list[dict[str, Any]]:
         """For each corrected word, the words searched instead, spelled as words rather than stems."""
         return [
-            {"word": word, "searched": list(dict.fromkeys(spelling_of(word, term, self.analyze) for term in terms))}
+            {"word": word, "searched": list(dict.fromkeys(self.spelled(searcher, word, t, version) for t in terms))}
             for word, terms in corrections.items()
         ]
 
-    def searched_text(self, text: str, corrections: dict[str, tuple[str, ...]]) -> str | None:
+    def spelled(self, searcher: tantivy.Searcher, word: str, term: str, version: object = None) -> str:
+        """How the indexed `term` that `word` was corrected to reads: a one-edit spelling of the word
+        that an article holding the term uses, else the shortest such spelling, else the term."""
+
+        def find() -> str:
+            spellings = {v for v in one_edit_words(word) if self.analyze(v) == [term]}
+            return self._surface(searcher, term, spellings) or spelling_of(word, term, self.analyze)
+
+        return self._spelled.get_or_compute((version, word, term), find)
+
+    def searched_text(
+        self, searcher: tantivy.Searcher, text: str, corrections: dict[str, tuple[str, ...]], version: object = None
+    ) -> str | None:
         """The query as searched (each corrected word as its first correction); None when uncorrected."""
-        return corrected_text(text, corrections, self.analyze) if corrections else None
+        if not corrections:
+            return None
+        first = {word: self.spelled(searcher, word, terms[0], version) for word, terms in corrections.items()}
+        return " ".join(_replaced(word, first) for word in text.split())
 
     def describe(
         self,
@@ -72,8 +91,8 @@ class Spelling:
         holding every word."""
         corrections = plan.corrections
         return {
-            "corrections": self.report(corrections),
-            "searched_for": self.searched_text(text, corrections),
+            "corrections": self.report(searcher, corrections, version),
+            "searched_for": self.searched_text(searcher, text, corrections, version),
             "did_you_mean": self.did_you_mean(searcher, text, plan.parsed, corrections, found, count, version),
         }
 
@@ -95,7 +114,7 @@ class Spelling:
             return None
         fixes: dict[str, str] = {}
         for term in terms:
-            word = term.text.lower()
+            word = term.text.lower().strip(string.punctuation)
             if term.phrase or term.prefix or term.field or word in corrections or len(word) < DID_YOU_MEAN_MIN_LEN:
                 continue
             if not word.isalpha():
@@ -130,8 +149,9 @@ class Spelling:
             token = analyzed[0]
             if token not in counts:
                 counts[token] = self._held(searcher, token)
-            # A variant whose stem begins the word is the word's own root ('methodist' -> 'method'), not a fix.
-            if counts[token] >= wanted and not word.startswith(token):
+            # A known word's variant whose stem begins the word is its own root ('methodist' ->
+            # 'method'), not a fix; an unknown word's may well be ('oill' -> 'oil').
+            if counts[token] >= wanted and not (held and word.startswith(token)):
                 spellings.setdefault(token, set()).add(variant)
         for token in sorted(spellings, key=lambda t: (-counts[t], t))[:MAX_TOKENS_TRIED]:
             spelled = self._surface(searcher, token, spellings[token])

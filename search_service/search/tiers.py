@@ -47,17 +47,21 @@ def rest_of(whole: tantivy.Query, first: tantivy.Query) -> tantivy.Query:
     return tantivy.Query.boolean_query([(tantivy.Occur.Must, whole), (tantivy.Occur.MustNot, first)])
 
 
-Count = Callable[[tantivy.Query], int]
-
-
 def tiered_page(
-    rank: Rank, count: Count, first: tantivy.Query, rest: tantivy.Query, offset: int, limit: int
+    rank: Rank,
+    searcher: tantivy.Searcher,
+    filtered: Callable[[tantivy.Query], tantivy.Query],
+    whole: tantivy.Query,
+    first: tantivy.Query,
+    offset: int,
+    limit: int,
 ) -> TieredPage:
-    """Hits offset..offset+limit of `first`'s ranking followed by `rest`'s (`rest` holding none of
-    `first`'s matches, see rest_of). `count` counts a query's matches without ranking them."""
-    top = rank(first, offset, limit)
+    """Hits offset..offset+limit of the matches of `whole` that `first` also matches, in `rank`'s
+    order, followed by the others in theirs. `filtered` adds the request's filters to a query."""
+    top = rank(filtered(holding_all(whole, first)), offset, limit)
+    rest = filtered(rest_of(whole, first))
     hits = list(top.hits)
     if len(hits) < limit:
         more = rank(rest, max(0, offset - top.count), limit - len(hits))
         return TieredPage(hits + list(more.hits), top.count + more.count, top.count)
-    return TieredPage(hits, top.count + count(rest), top.count)
+    return TieredPage(hits, top.count + searcher.search(rest, 1).count, top.count)
