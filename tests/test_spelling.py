@@ -1,4 +1,4 @@
-"""What the search box does with spelling and partial matches, over HTTP on real indexes.
+"""What the search box does with spelling, partial matches and completions, over HTTP on real indexes.
 
 Known words are searched as typed (a rare name is never padded with look-alikes), unknown words
 are corrected and the response says so, a known-but-rare typo of a frequent word is offered as
@@ -18,6 +18,7 @@ from conftest import SAMPLE, api_client, build_index, read_jsonl, write_jsonl
 
 from search_service.config import load_config
 from search_service.index.schema import build_analyzers
+from search_service.normalize import normalize_query
 
 _WORD = re.compile(r"[^\W_]+")
 Record = dict[str, Any]
@@ -193,3 +194,38 @@ def test_a_misspelled_frequent_word_is_corrected_and_reported(reuters_client: An
 def test_typos_off_finds_the_same_for_a_known_word(reuters_client: Any, rare_words: list) -> None:
     word, _ = rare_words[0]
     assert slugs(search(reuters_client, word)) == slugs(search(reuters_client, word, typos="false"))
+
+
+# -- completions --------------------------------------------------------------------------------
+
+
+def completions(client: Any, typed: str) -> list[str]:
+    response = client.get("/suggest", params={"q": typed})
+    assert response.status_code == 200, response.text
+    return [s["text"] for s in response.json()["suggestions"]]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("central b", "central bank"),
+        ("central ba", "central bank"),
+        ("central bank r", "central bank reserves"),
+        ("bank of", "bank of england"),
+        ("Bank of Ja", "Bank of japan"),
+        ("oil pri", "oil prices"),
+        ("west ger", "West Germany"),
+    ],
+)
+def test_completions_continue_multi_word_text(reuters_client: Any, typed: str, expected: str) -> None:
+    assert expected in completions(reuters_client, typed)
+
+
+@pytest.mark.parametrize("typed", ["central b", "bank of", "ope", "opec", "U.S. tr", "west ger", "st", "Zürich b"])
+def test_every_completion_begins_with_what_was_typed_and_none_differ_only_in_case(
+    reuters_client: Any, typed: str
+) -> None:
+    found = completions(reuters_client, typed)
+    folded = [normalize_query(text) for text in found]
+    assert all(text.startswith(normalize_query(typed)) for text in folded), found
+    assert len(folded) == len(set(folded)), found
