@@ -565,6 +565,24 @@ def test_corrections_and_the_all_word_count_are_shown_and_can_be_followed(page: 
     expect(page.locator("#q")).to_have_value("oil")
 
 
+def test_the_api_docs_render_with_no_other_host_reachable(page: Page, server: Server) -> None:
+    """/docs is Swagger UI from the app itself: with every other host cut off, it still draws the API."""
+    outside: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(server.base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(f"{server.base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("News search")
+    expect(page.locator(".opblock-summary-path", has_text=re.compile(r"^/search$"))).to_be_visible()
+    assert outside == []
+
+
 def test_screenshots_at_desktop_and_phone_width(browser: Browser, server: Server) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
