@@ -317,7 +317,7 @@ def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Pat
         "not an object": (422, "invalid_article", "got an array"),
         "not an array": (422, "invalid_article", "JSON array"),
         "max rejects": (422, "too_many_rejects", "max_rejects"),
-        "bad slugs": (422, "invalid_article", "slugs.0"),
+        "bad slugs": (422, "invalid_article", "slugs[0]"),
     }
     for name, (status, code, message) in expected.items():
         response = responses[name]

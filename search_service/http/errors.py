@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search_service.errors import ServiceError
+from search_service.errors import ServiceError, json_path
 from search_service.http.common import JSON, error_response
 
 log = logging.getLogger("search_service.api")
@@ -21,8 +21,8 @@ def add_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         problems = []
         for error in exc.errors():
-            location = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
-            problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+            location = [p for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+            problems.append(f"{json_path(location) or 'request'}: {error.get('msg', 'invalid')}")
         return error_response(422, "invalid_parameter", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)

@@ -37,6 +37,7 @@ from search_service.errors import (
     ServiceError,
     TooManyRejectsError,
     UnsupportedMediaTypeError,
+    json_path,
 )
 from search_service.http.common import JSON, require_admin
 from search_service.http.models import BatchOut, DeleteIn, DeleteOut, ErrorOut, WriteOut
@@ -393,9 +394,8 @@ def add_write_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> N
         try:
             slugs = _SLUGS.validate_python(loads(await read_body(request, limit))).slugs
         except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "body"
-            raise InvalidArticleError(f'{where}: {problem["msg"]} (send {{"slugs": ["slug-1", ...]}})') from None
+            found = "; ".join(f"{json_path(p['loc']) or 'body'}: {p['msg']}" for p in exc.errors())
+            raise InvalidArticleError(f'{found} (send {{"slugs": ["slug-1", ...]}})') from None
         if len(slugs) > settings.max_write_records:
             raise PayloadTooLargeError(
                 f"{len(slugs):,} slugs in one request; at most {settings.max_write_records:,} "
