@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import CLI, SAMPLE, api_client, build_index, cli_env
+from conftest import CLI, SAMPLE, api_client, build_index, cli_env, wait_until_ready
 
 # Anything a page loads or links from elsewhere: a scheme-relative or absolute http(s) URL.
 _OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
@@ -71,15 +70,7 @@ def test_the_server_logs_one_line_with_the_url_it_serves(tmp_path: Path) -> None
         url = found.group(1)
         assert url == f"http://127.0.0.1:{port}/"
         assert str(built.index_dir.resolve()) in line
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, line
-            time.sleep(0.1)
+        wait_until_ready(url.rstrip("/"), server)
         assert httpx.get(url, timeout=5).status_code == 200
     finally:
         server.terminate()
