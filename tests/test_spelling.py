@@ -11,6 +11,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +230,22 @@ def test_every_completion_begins_with_what_was_typed_and_none_differ_only_in_cas
     folded = [normalize_query(text) for text in found]
     assert all(text.startswith(normalize_query(typed)) for text in folded), found
     assert len(folded) == len(set(folded)), found
+
+
+def test_pins_and_all_word_matches_first_page_together(tmp_path: Path) -> None:
+    """A pinned article keeps its position in a fallback ranking; every other hit still comes once,
+    the articles holding every word before the rest."""
+    records = [article(f"alpha-bravo-{i}", f"Alpha bravo alpha bravo report {i}.") for i in range(8)]
+    records += [article(f"all-three-{i}", f"Alpha, bravo and charlie in one long report {i}. " * 3) for i in range(2)]
+    records += [article("unrelated", "Nothing to see here at all.")]
+    built = build_index(tmp_path / "index", [write_jsonl(tmp_path / "articles.jsonl", records)])
+    with api_client(built.index_dir, admin_key="k") as client:
+        rule = {"id": "p", "query": "alpha bravo charlie", "pin": [{"slug": "unrelated", "position": 2}]}
+        put = client.put("/admin/rules", json={"rules": [rule]}, headers={"Authorization": "Bearer k"})
+        assert put.status_code == 200, put.text
+        pages = [search(client, "alpha bravo charlie", per_page=3, page=p) for p in (1, 2, 3, 4)]
+    every = [slug for page in pages for slug in slugs(page)]
+    assert len(every) == len(set(every)) == 11 == pages[0]["total"]
+    assert every[1] == "unrelated"
+    assert set(every[0:1] + every[2:3]) == {"all-three-0", "all-three-1"}
+    assert pages[0]["all_words"] == 2
