@@ -345,11 +345,18 @@ def serve(
     if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker counts its own requests; /metrics adds them up from this directory.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="search-metrics-")
+    bind_host, bind_port = host or settings.host, port or settings.port
+    shown = f"[{bind_host}]" if ":" in bind_host else bind_host
+    typer.echo(
+        f"Serving http://{shown}:{bind_port}/ (search page; API docs at /docs) from {settings.index_dir.resolve()} "
+        f"with {count} worker{'s' if count > 1 else ''}",
+        err=True,
+    )
     uvicorn.run(
         "search_service.http.app:app_from_env",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=bind_host,
+        port=bind_port,
         workers=count,
         timeout_graceful_shutdown=10,
         log_level="warning",

@@ -115,11 +115,20 @@ class FreshnessConfig:
 @dataclass(frozen=True)
 class RankingConfig:
     typo_tolerance: bool = True
-    one_typo_min_len: int = 4
-    two_typos_min_len: int = 8
+    # Meilisearch's defaults: no typo under 5 letters, one from 5, two from 9.
+    one_typo_min_len: int = 5
+    two_typos_min_len: int = 9
     max_typo_words: int = 6
-    typo_known_word_docs: int = 3
+    # A word found in at least this many articles is searched as typed (news: rare words are names).
+    typo_known_word_docs: int = 1
+    # A correction is a term found in at least this many articles.
+    typo_correction_min_docs: int = 3
     fallback_min_hits: int = 5
+    # A query holding every word in at most this many articles is checked for a likelier spelling
+    # ("did you mean"), offered when a word's one-edit variant is in `did_you_mean_ratio` times
+    # as many articles and the respelled query finds more.
+    did_you_mean_max_hits: int = 4
+    did_you_mean_ratio: int = 20
     freshness: FreshnessConfig = field(default_factory=FreshnessConfig)
     # Field name -> boost for the any-word fallback (sentence queries); empty: the fields' own boosts.
     fallback_boosts: dict[str, float] = field(default_factory=dict)
@@ -288,7 +297,7 @@ def parse_config(raw: dict[str, Any], path: str = "<config>", recorded: bool = F
 def _table(raw: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
     value = raw.get(name)
     if not isinstance(value, dict) or not value:
-        problems.append(f"[{name}] is missing or empty")
+        problems.append(f"{name} is missing or empty")
         return {}
     return value
 
@@ -410,23 +419,23 @@ def _field(name: str, spec: Any, analyzers: dict[str, AnalyzerConfig], problems:
 
 def _section(cls: type, raw: Any, name: str, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
-        problems.append(f"[{name}] must be a table")
+        problems.append(f"{name} must be a table")
         return cls()
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
-        problems.append(f"[{name}]: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        problems.append(f"{name}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
     for key, value in values.items():
         spec = cls.__dataclass_fields__[key]
         default = spec.default if spec.default_factory is MISSING else spec.default_factory()
         if isinstance(default, dict):
-            _check_weights(value, f"[{name}].{key}", problems)
+            _check_weights(value, f"{name}.{key}", problems)
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                problems.append(f"[{name}].{key} must be a non-negative number (got {value!r})")
+                problems.append(f"{name}.{key} must be a non-negative number (got {value!r})")
         elif type(value) is not type(default):
-            problems.append(f"[{name}].{key} must be a {type(default).__name__} (got {value!r})")
+            problems.append(f"{name}.{key} must be a {type(default).__name__} (got {value!r})")
     return cls(**values)
 
 
@@ -458,14 +467,14 @@ def _reject_recency_keys(raw: dict[str, Any], problems: list[str]) -> None:
             "has no exact equivalent; 0.3 is the shipped default)"
         )
     problems.append(
-        f"[ranking]: {' and '.join(old)} {'is' if len(old) == 1 else 'are'} gone, replaced by the "
+        f"ranking: {' and '.join(old)} {'is' if len(old) == 1 else 'are'} gone, replaced by the "
         "[ranking.freshness] table; "
         f"remove them and write under [ranking.freshness]: {suggestion}"
     )
 
 
 def _freshness(raw: Any, problems: list[str]) -> FreshnessConfig:
-    where = "[ranking.freshness]"
+    where = "ranking.freshness"
     if not isinstance(raw, dict):
         problems.append(f"{where} must be a table")
         return FreshnessConfig()
@@ -513,12 +522,12 @@ def _content(raw: Any, problems: list[str]) -> ContentConfig:
     if isinstance(raw, dict):
         for key in ("drop_sections", "drop_paragraphs"):
             if key in raw and not isinstance(raw[key], list):
-                problems.append(f"[content].{key} must be a list of strings (got {raw[key]!r})")
+                problems.append(f"content.{key} must be a list of strings (got {raw[key]!r})")
                 raw = {k: v for k, v in raw.items() if k != key}
     content = _section(ContentConfig, raw, "content", problems)
     for key in ("drop_sections", "drop_paragraphs"):
         for i, value in enumerate(getattr(content, key)):
-            where = f"[content].{key}[{i}]"
+            where = f"content.{key}[{i}]"
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{where} must be a non-empty string (got {value!r})")
             elif key == "drop_paragraphs":
@@ -548,32 +557,30 @@ def _check_fallback(fields: dict[str, FieldConfig], ranking: RankingConfig, prob
     searched = sorted(f.name for f in fields.values() if f.boost or f.search_boost)
     for name in boosted:
         if name not in searched:
-            problems.append(
-                f"[ranking].fallback_boosts: {name!r} is not a searched field (one of {', '.join(searched)})"
-            )
+            problems.append(f"ranking.fallback_boosts: {name!r} is not a searched field (one of {', '.join(searched)})")
     missing = [name for name in searched if name not in boosted]
     if missing:
-        problems.append(f"[ranking].fallback_boosts must weigh every searched field; missing: {', '.join(missing)}")
+        problems.append(f"ranking.fallback_boosts must weigh every searched field; missing: {', '.join(missing)}")
 
 
 def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
     from search_service.semantic.registry import MODELS
 
     if semantic.model not in MODELS:
-        problems.append(f"[semantic].model must be one of {', '.join(MODELS)} (got {semantic.model!r})")
+        problems.append(f"semantic.model must be one of {', '.join(MODELS)} (got {semantic.model!r})")
     elif not 1 <= semantic.max_tokens <= MODELS[semantic.model].max_tokens:
-        problems.append(f"[semantic].max_tokens must be 1 to {MODELS[semantic.model].max_tokens}")
+        problems.append(f"semantic.max_tokens must be 1 to {MODELS[semantic.model].max_tokens}")
     unknown = [f for f in semantic.fields if f not in ARTICLE_ATTRIBUTES]
     if unknown or not semantic.fields:
-        problems.append(f"[semantic].fields must list article attributes ({', '.join(ARTICLE_ATTRIBUTES)})")
+        problems.append(f"semantic.fields must list article attributes ({', '.join(ARTICLE_ATTRIBUTES)})")
     if semantic.fusion not in ("convex", "rrf"):
-        problems.append(f"[semantic].fusion must be convex or rrf (got {semantic.fusion!r})")
+        problems.append(f"semantic.fusion must be convex or rrf (got {semantic.fusion!r})")
     if not 0 <= semantic.lexical_weight <= 1:
-        problems.append("[semantic].lexical_weight must be between 0 and 1")
+        problems.append("semantic.lexical_weight must be between 0 and 1")
     names = ("batch_size", "threads", "depth", "ann_min_vectors", "ann_tail_rows", "ann_connectivity")
     for name in (*names, "ann_expansion_add", "ann_expansion_search"):
         if isinstance(getattr(semantic, name), bool) or getattr(semantic, name) < 1:
-            problems.append(f"[semantic].{name} must be at least 1")
+            problems.append(f"semantic.{name} must be at least 1")
 
 
 def _check_whole(
@@ -599,7 +606,7 @@ def _check_whole(
     _check_fallback(fields, ranking, problems)
     dated = [f for f in fields.values() if f.kind == "date" and f.source == "published_at"]
     if ranking.freshness.enabled and not dated:
-        problems.append('[ranking.freshness] needs a date field built from published_at, or function = "none"')
+        problems.append('ranking.freshness needs a date field built from published_at, or function = "none"')
     histograms = [f.name for f in fields.values() if f.histogram]
     if len(histograms) > 1:
         problems.append(f"only one date field can have histogram = true (found {', '.join(histograms)})")

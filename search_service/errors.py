@@ -92,6 +92,37 @@ class InvalidParameterError(ServiceError):
         self.parameter = parameter
 
 
+class InvalidValuesError(InvalidParameterError):
+    """Every problem found in one input at once, each as `path: what to fix`."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        ServiceError.__init__(self, "; ".join(f"{path}: {message}" for path, message in problems))
+        self.parameter = problems[0][0] if problems else ""
+        self.problems = problems
+
+
+class Problems:
+    """Collects an input's problems (path, message) so that one 422 names them all."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.found.append((path, message))
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise InvalidValuesError(self.found)
+
+
+def json_path(location: tuple[str | int, ...] | list[str | int]) -> str:
+    """A location inside a JSON value in the one path style of every message: rules[0].pin[0].position."""
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 class NotFoundError(ServiceError):
     status_code = 404
     code = "not_found"

@@ -369,6 +369,22 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+def wait_until_ready(base: str, process: Any, timeout: float = 30.0) -> None:
+    """Until the `search-service serve` subprocess at `base` answers /ready (fails when it exits or times out)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not become ready at {base} (exit code {process.poll()})")
+        time.sleep(0.1)
+
+
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """`app` served by uvicorn on a free loopback port in a thread, for the page tests; yields its base URL."""

@@ -295,6 +295,32 @@ def test_since_and_until_bound_every_report(server: Served):
         assert response.json()["error"]["code"] == "invalid_parameter"
 
 
+def test_reports_without_bounds_say_null_never_a_sentinel_date(server: Served):
+    for report in ("top-queries", "no-results", "summary"):
+        unbounded = server.admin(report)
+        assert (unbounded["since"], unbounded["until"]) == (None, None), report
+    bounded = server.admin("summary", since="2026-01-01", until="2026-02-01")
+    assert (bounded["since"], bounded["until"]) == ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")
+
+
+def test_the_no_results_report_marks_queries_that_now_find_articles(server: Served):
+    assert server.search("zorbexquill")["total"] == 0
+    assert server.search("flurbnactic")["total"] == 0
+    eventually(lambda: server.row("no-results", "zorbexquill") and server.row("no-results", "flurbnactic"))
+    response = httpx.put(
+        f"{server.base}/admin/synonyms", json={"synonyms": [{"words": ["zorbexquill", "oil"]}]}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    oil = server.search("oil")["total"]
+
+    def marked() -> bool:
+        return server.row("no-results", "zorbexquill")["finds_now"] == oil
+
+    eventually(marked)
+    assert server.row("no-results", "flurbnactic")["finds_now"] == 0
+    assert "finds_now" not in server.row("top-queries", "flurbnactic")
+
+
 def test_days_past_retention_are_pruned_and_older_days_rolled_up(server: Served):
     assert server.row("top-queries", "ancient query", since="365d") is None
     row = server.row("top-queries", "last week query", since="30d")

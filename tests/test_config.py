@@ -157,7 +157,7 @@ def test_unknown_key_in_an_analyzer_or_section_is_a_config_error():
     assert "analyzers.text: unknown keys colour" in config_error(
         mutated(lambda r: r["analyzers"]["text"].update(colour="red"))
     )
-    assert "[ranking]: unknown keys typo" in config_error(mutated(lambda r: r["ranking"].update(typo=True)))
+    assert "ranking: unknown keys typo" in config_error(mutated(lambda r: r["ranking"].update(typo=True)))
     assert "unknown sections: extras" in config_error(mutated(lambda r: r.update(extras={})))
 
 

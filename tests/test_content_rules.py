@@ -128,12 +128,12 @@ def test_a_pattern_anchored_at_a_paragraph_start_does_not_fire_mid_paragraph():
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"drop_paragraphs": ["(unclosed"]}, "[content].drop_paragraphs[0]: '(unclosed' is not a regular expression"),
+        ({"drop_paragraphs": ["(unclosed"]}, "content.drop_paragraphs[0]: '(unclosed' is not a regular expression"),
         ({"drop_paragraphs": ["x*"]}, "matches an empty paragraph"),
-        ({"drop_sections": "Scoring Rationale"}, "[content].drop_sections must be a list of strings"),
-        ({"drop_sections": ["ok", " "]}, "[content].drop_sections[1] must be a non-empty string"),
-        ({"drop_sections": [3]}, "[content].drop_sections[0] must be a non-empty string"),
-        ({"drop_heading": ["x"]}, "[content]: unknown keys drop_heading"),
+        ({"drop_sections": "Scoring Rationale"}, "content.drop_sections must be a list of strings"),
+        ({"drop_sections": ["ok", " "]}, "content.drop_sections[1] must be a non-empty string"),
+        ({"drop_sections": [3]}, "content.drop_sections[0] must be a non-empty string"),
+        ({"drop_heading": ["x"]}, "content: unknown keys drop_heading"),
     ],
 )
 def test_invalid_rules_are_reported_with_what_to_fix(content: dict[str, Any], message: str):

@@ -389,6 +389,56 @@ def test_invalid_sets_are_422s_that_name_the_problem_and_change_nothing(
         }
 
 
+def test_a_rule_set_with_three_problems_gets_one_422_naming_all_three(client: Any) -> None:
+    body = {
+        "rules": [
+            {"id": "a", "hide": ["s"]},
+            {
+                "id": "a",
+                "pin": [{"slug": "p", "position": 0}],
+                "active_from": "2026-11-06T00:00:00Z",
+                "active_until": "2026-11-03T00:00:00Z",
+            },
+        ]
+    }
+    response = put(client, "rules", body)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    problems = message.split("; ")
+    assert len(problems) == 3, message
+    assert problems[0].startswith("rules[1].id: ") and "unique" in problems[0]
+    assert problems[1].startswith("rules[1].pin[0].position: ") and "1-1000" in problems[1]
+    assert problems[2].startswith("rules[1].active_until: ") and "later" in problems[2]
+    assert client.get("/admin/rules", headers=ADMIN).json()["version"] == 0
+
+
+def test_every_editorial_and_write_error_path_has_one_style(client: Any) -> None:
+    """Paths read rules[0].pin[0].position everywhere: the sets' own checks and the request validation."""
+    groups = [{"words": ["ok", "fine"]}, {"words": ["x", "!!!"]}, {"words": [1]}]
+    synonyms = put(client, "synonyms", {"synonyms": groups})
+    assert synonyms.status_code == 422
+    message = synonyms.json()["error"]["message"]
+    assert "synonyms[2].words[0]" in message and "synonyms.2" not in message
+    checked = put(client, "synonyms", {"synonyms": [{"words": ["ok", "!!!"]}, {"words": ["solo"]}]})
+    assert checked.json()["error"]["message"].split("; ")[0].startswith("synonyms[0].words[1]: ")
+    assert "synonyms[1].words: " in checked.json()["error"]["message"]
+    deleted = client.post("/articles/delete", json={"slugs": ["ok", 5]}, headers=ADMIN)
+    assert deleted.status_code == 422
+    assert deleted.json()["error"]["message"].startswith("slugs[1]: ")
+
+
+def test_rolling_back_the_first_set_returns_to_the_empty_set(client: Any) -> None:
+    nothing = client.post("/admin/rules/rollback", headers=ADMIN)
+    assert nothing.status_code == 404 and "nothing to roll back" in nothing.json()["error"]["message"]
+    put_ok(client, "rules", {"rules": [{"id": "h", "query": "coffee", "hide": ["x"]}]})
+    rolled = client.post("/admin/rules/rollback", headers=ADMIN)
+    assert rolled.status_code == 200, rolled.text
+    assert rolled.json()["version"] == 2 and rolled.json()["rules"] == []
+    assert client.get("/admin/rules", headers=ADMIN).json()["rules"] == []
+    again = client.post("/admin/rules/rollback", headers=ADMIN).json()
+    assert again["version"] == 3 and again["rules"][0]["id"] == "h"
+
+
 def test_admin_routes_need_the_key(index: BuiltIndex) -> None:
     with api_client(index.index_dir) as client:
         for method, path in [("GET", "/admin/synonyms"), ("PUT", "/admin/rules"), ("POST", "/admin/rules/rollback")]:

@@ -531,6 +531,58 @@ def test_hostile_records_render_as_inert_text(browser: Browser, server: Server) 
         page.context.close()
 
 
+def test_corrections_and_the_all_word_count_are_shown_and_can_be_followed(page: Page, server: Server) -> None:
+    corrected = server.api("/search", q="oil prisces")
+    assert corrected["searched_for"] == "oil prices" and 0 < corrected["all_words"] < 5, corrected
+    page.goto(server.url(q="oil prisces"))
+    expect_total(page, corrected["total"])
+    spelling = page.locator("#spelling")
+    expect(spelling).to_have_text("Showing results for oil prices. Search instead for oil prisces.")
+    all_words = corrected["all_words"]
+    expect(page.locator("#notice")).to_contain_text(f"{all_words} article{'s' if all_words > 1 else ''} contain")
+    # The first hits are the articles holding every word, as the API ranks them.
+    titles = page.locator("#results .hit-title").all_inner_texts()
+    expected = [html.unescape(re.sub(r"</?mark>", "", hit["highlights"]["title"])) for hit in corrected["hits"]]
+    assert titles[:all_words] == expected[:all_words]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "search-page-corrections.png"))
+
+    spelling.get_by_role("link", name="oil prisces").click()
+    expect(page).to_have_url(re.compile(r"[?&]typos=false(&|$)"))
+    exact = server.api("/search", q="oil prisces", typos="false")
+    expect_total(page, exact["total"])
+    # Searched as typed, the query finds little: the correction is offered instead.
+    assert exact["corrections"] == [] and exact["did_you_mean"] == "oil prices"
+    expect(spelling).to_have_text("Did you mean oil prices?")
+
+    assert server.api("/search", q="oill")["did_you_mean"] == "oil"
+    page.goto(server.url(q="oill"))
+    settle(page)
+    expect(spelling).to_have_text("Did you mean oil?")
+    spelling.get_by_role("link", name="oil").click()
+    expect(page).to_have_url(re.compile(r"[?&]q=oil(&|$)"))
+    expect_total(page, server.api("/search", q="oil")["total"])
+    expect(page.locator("#q")).to_have_value("oil")
+
+
+def test_the_api_docs_render_with_no_other_host_reachable(page: Page, server: Server) -> None:
+    """/docs is Swagger UI from the app itself: with every other host cut off, it still draws the API."""
+    outside: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(server.base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(f"{server.base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("News search")
+    expect(page.locator(".opblock-summary-path", has_text=re.compile(r"^/search$"))).to_be_visible()
+    assert outside == []
+
+
 def test_screenshots_at_desktop_and_phone_width(browser: Browser, server: Server) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

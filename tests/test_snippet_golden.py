@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,22 @@ from search_service.index.reader import IndexReader
 from search_service.search.engine import SearchEngine, SearchRequest
 from search_service.search.snippets import FIRST_WINDOW
 
+_MARK = re.compile(r"</?mark>")
 GOLDEN = Path(__file__).parent / "golden" / "reuters_snippets.jsonl.gz"
+# Totals changed on purpose since the recording (issue 24): a word some article holds is searched as
+# typed, never widened to look-alikes ('unstated' found 3,092 articles through 'stated'), and words
+# under 5 letters are not corrected ('prag'). Their recorded hits still found must match.
+KNOWN_WORDS_AS_TYPED = {
+    "patronage": 1,
+    "unstated": 1,
+    "relased": 1,
+    "title:reception": 2,
+    "prag": 1,
+    "ruter": 1,
+    # 'approx' (2 articles) is no longer widened: too few hold every word, so the any-word fallback
+    # ranks the ones that do first, then the others.
+    "approx rate will": 9139,
+}
 PAGE = 100
 MAX_PAGES = 10
 
@@ -93,13 +109,16 @@ def body_lengths(engine: SearchEngine) -> dict[str, int]:
 @pytest.mark.slow
 def test_reuters_highlights_match_the_recorded_golden_file(engine: SearchEngine):
     lengths = body_lengths(engine)
-    unexplained, long_body = [], []
+    unexplained, long_body, look_alikes = [], [], []
     compared = 0
     for query in golden_queries():
         recorded = {h["slug"]: {"title": h["title"], "snippet": h["snippet"]} for h in query["hits"]}
         total, found = highlights_of(engine, query, set(recorded))
-        assert total == query["total"], query["q"]
+        assert total == KNOWN_WORDS_AS_TYPED.get(query["q"], query["total"]), query["q"]
         for slug, expected in recorded.items():
+            if query["q"] in KNOWN_WORDS_AS_TYPED and slug not in found:
+                compared += 1  # a look-alike's article, no longer found
+                continue
             assert slug in found, f"{query['q']!r}: recorded hit {slug} is not among the first {MAX_PAGES} pages"
             compared += 1
             got = found[slug]
@@ -110,8 +129,22 @@ def test_reuters_highlights_match_the_recorded_golden_file(engine: SearchEngine)
                 and got["title"] == expected["title"]
                 and ("<mark>" in got["snippet"] or "<mark>" not in expected["snippet"])
             )
+            if not explained and _fewer_marks(got, expected):
+                look_alikes.append((query["q"], slug))  # a look-alike of a known word, no longer searched
+                continue
             (long_body if explained else unexplained).append((query["kind"], query["q"], slug, expected, got))
     assert compared == sum(len(q["hits"]) for q in golden_queries())
     assert not unexplained, f"{len(unexplained)} highlights differ unexplained; first: {unexplained[0]}"
     # Long bodies whose best fragment lay past the first window: few, and counted so a change shows.
     assert len(long_body) <= 20, [(kind, q, slug) for kind, q, slug, *_ in long_body]
+    # Known words searched as typed (issue 24): look-alikes ('cour' for 'coeur') are no longer marked.
+    assert len(look_alikes) <= 5, look_alikes
+
+
+def _fewer_marks(got: dict[str, str], expected: dict[str, str]) -> bool:
+    """The same text, with some of the recorded marks gone and none added."""
+    for key in ("title", "snippet"):
+        now, then = got[key] or "", expected[key] or ""
+        if _MARK.sub("", now) != _MARK.sub("", then) or now.count("<mark>") > then.count("<mark>"):
+            return False
+    return got != expected

@@ -33,6 +33,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 NDJSON = {"Content-Type": "application/x-ndjson"}
 MAX_WRITE_MB = 8
 MAX_WRITE_RECORDS = 500
+JSON_H = {"Content-Type": "application/json"}
 START_TIMEOUT_S = 60.0
 
 
@@ -220,9 +221,9 @@ def test_put_post_and_delete_round_trip(server: Server):
     writes = [w for w in server.log_entries("write") if w["request_id"].startswith("rt-")]
     assert [w["op"] for w in writes] == ["put", "put", "put", "batch", "batch", "delete", "delete", "delete_batch"]
     assert writes[3] | {"took_ms": 0, "request_id": 0, "pid": 0, "ts": 0} == {
-        "ts": 0, "level": "info", "msg": "write", "pid": 0, "request_id": 0, "op": "batch", "outcome": "committed",
-        "read": 3, "created": 3, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 0, "deleted": 0,
-        "missing": 0, "queued": 0, "journal": 0, "took_ms": 0,
+        "ts": 0, "level": "info", "msg": "write", "pid": 0, "request_id": 0, "op": "batch", "status": 200,
+        "outcome": "committed", "read": 3, "created": 3, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 0,
+        "deleted": 0, "missing": 0, "queued": 0, "journal": 0, "took_ms": 0,
     }  # fmt: skip
     assert "Quokkas" not in json.dumps(writes)  # counts, never article text
 
@@ -271,6 +272,56 @@ def test_an_older_update_is_skipped_as_stale_unless_forced(server: Server):
 # == errors =====================================================================================
 
 
+def test_every_refused_write_is_counted_and_logged_once_with_its_error_code(server: Server):
+    """A refusal is counted in search_write_batches_total under the error code it answered with,
+    and logged once as a write: never as committed, never not at all."""
+    seed = article("refusal-check")
+    put, batch = "/articles/refusal-check", "/articles"
+    text, keyless = {"Content-Type": "text/plain"}, {"Authorization": ""}
+    strict = {"params": {"max_rejects": 0}, "json": [1]}
+    refusals = {
+        # name: (op, status, outcome, method, path, headers, request keyword arguments)
+        "invalid": ("put", 422, "invalid_article", "PUT", put, {}, {"json": seed | {"title": ""}}),
+        "other slug": ("put", 422, "invalid_article", "PUT", put, {}, {"json": seed | {"slug": "x"}}),
+        "no key": ("put", 401, "unauthorized", "PUT", put, keyless, {"json": seed}),
+        "malformed": ("put", 400, "invalid_json", "PUT", put, JSON_H, {"content": b"{"}),
+        "text": ("put", 415, "unsupported_media_type", "PUT", put, text, {"content": b"{}"}),
+        "max rejects": ("batch", 422, "too_many_rejects", "POST", batch, {}, strict),
+        "bad parameter": ("batch", 422, "invalid_parameter", "POST", batch, {}, {"params": {"max_rejects": -1}}),
+        "too many": ("batch", 413, "payload_too_large", "POST", batch, {}, {"json": [{}] * (MAX_WRITE_RECORDS + 1)}),
+        "unknown slug": ("delete", 404, "not_found", "DELETE", "/articles/never-was-here", {}, {}),
+        "bad slugs": ("delete_batch", 422, "invalid_article", "POST", "/articles/delete", {}, {"json": {"slugs": [1]}}),
+    }  # fmt: skip
+    before = metrics(server)
+    ids = {}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for name, (_, status, outcome, method, path, headers, kwargs) in refusals.items():
+            ids[name] = f"refusal-{uuid.uuid4().hex[:12]}"
+            sent = {**AUTH, **headers, "X-Request-ID": ids[name]}
+            response = http.request(method, path, headers={k: v for k, v in sent.items() if v}, **kwargs)
+            assert response.status_code == status, (name, response.text)
+            assert response.json()["error"]["code"] == outcome, (name, response.text)
+    after = metrics(server)
+    grown = {name: value - before.get(name, 0.0) for name, value in after.items()}
+    expected: dict[str, int] = {}
+    for op, _, outcome, *_ in refusals.values():
+        key = f'search_write_batches_total{{op="{op}",outcome="{outcome}"}}'
+        expected[key] = expected.get(key, 0) + 1
+    batches = {k: v for k, v in grown.items() if k.startswith("search_write_batches_total") and v}
+    assert batches == expected
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        logged = [w for w in server.log_entries("write") if w["request_id"] in ids.values()]
+        if len(logged) >= len(ids):
+            break
+        time.sleep(0.1)
+    by_id = {w["request_id"]: w for w in logged}
+    assert len(logged) == len(by_id) == len(ids)
+    for name, (op, status, outcome, *_) in refusals.items():
+        entry = by_id[ids[name]]
+        assert (entry["op"], entry["status"], entry["outcome"]) == (op, status, outcome), name
+
+
 def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Path):
     seed = article("shape-check")
     with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -317,7 +368,7 @@ def test_errors_have_one_shape_and_say_what_to_fix(server: Server, tmp_path: Pat
         "not an object": (422, "invalid_article", "got an array"),
         "not an array": (422, "invalid_article", "JSON array"),
         "max rejects": (422, "too_many_rejects", "max_rejects"),
-        "bad slugs": (422, "invalid_article", "slugs.0"),
+        "bad slugs": (422, "invalid_article", "slugs[0]"),
     }
     for name, (status, code, message) in expected.items():
         response = responses[name]

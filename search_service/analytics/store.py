@@ -110,7 +110,11 @@ class Window:
         }
 
     def describe(self) -> dict[str, str | None]:
-        return {"since": _iso(self.since) if self.since > 0 else None, "until": _iso(self.until)}
+        # No bound asked: null, never a sentinel date.
+        return {
+            "since": _iso(self.since) if self.since > 0 else None,
+            "until": _iso(self.until) if self.until < FOREVER else None,
+        }
 
 
 def _ceil_day(ts: float) -> str:

@@ -114,8 +114,11 @@ class EditorialStore:
         with self._lock():
             current = self.read(kind)
             previous = self.read(kind, previous=True)
+            if not current.version:
+                raise NotFoundError(f"no {kind} set has been saved: there is nothing to roll back")
             if not previous.version:
-                raise NotFoundError(f"there is no previous {kind} set to roll back to")
+                # The first set ever saved rolls back to the empty set that came before it.
+                previous = EditorialSet(kind, 0, None, [])
             restored = EditorialSet(kind, current.version + 1, _now(), previous.items)
             self._write(self.path(kind, previous=True), current)
             self._write(self.path(kind), restored)

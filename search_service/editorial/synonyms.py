@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search_service.errors import InvalidParameterError
+from search_service.errors import Problems
 
 # A synonym is a word or a short phrase: longer ones are almost certainly a paste error.
 MAX_SYNONYM_TOKENS = 5
@@ -43,42 +43,49 @@ class SynonymLimits:
 
 
 def validate_synonyms(payload: SynonymSetIn, limits: SynonymLimits, tokenize: Tokenize) -> list[dict[str, Any]]:
-    """The groups as stored (words trimmed, duplicates dropped); a 422 naming the first problem."""
+    """The groups as stored (words trimmed, duplicates dropped); a 422 naming every problem."""
+    problems = Problems()
     if len(payload.synonyms) > limits.max_groups:
-        raise InvalidParameterError("synonyms", f"at most {limits.max_groups} groups (got {len(payload.synonyms)})")
+        problems.add("synonyms", f"at most {limits.max_groups} groups (got {len(payload.synonyms)})")
     out = []
     for i, group in enumerate(payload.synonyms):
         where = f"synonyms[{i}]"
-        words = list(dict.fromkeys(_word(f"{where}.words[{j}]", w, tokenize) for j, w in enumerate(group.words)))
+        typed = [_word(f"{where}.words[{j}]", w, tokenize, problems) for j, w in enumerate(group.words)]
+        words = list(dict.fromkeys(w for w in typed if w is not None))
+        if None in typed:
+            continue  # a bad word is reported; the group's shape is judged once its words are fixed
         if not words:
             problem = "a root without words" if group.root is not None else "an empty group"
-            raise InvalidParameterError(f"{where}.words", f"{problem}: give at least one word")
+            problems.add(f"{where}.words", f"{problem}: give at least one word")
+            continue
         if len(words) > limits.max_words:
-            raise InvalidParameterError(f"{where}.words", f"at most {limits.max_words} words in a group")
+            problems.add(f"{where}.words", f"at most {limits.max_words} words in a group")
         if group.root is None:
             if len(words) < 2:
-                raise InvalidParameterError(
-                    f"{where}.words", "a multi-way group needs at least two different words (or give a root)"
-                )
+                problems.add(f"{where}.words", "a multi-way group needs at least two different words (or give a root)")
             out.append({"words": words})
             continue
-        root = _word(f"{where}.root", group.root, tokenize)
+        root = _word(f"{where}.root", group.root, tokenize, problems)
+        if root is None:
+            continue
         words = [w for w in words if tokenize(w) != tokenize(root)]
         if not words:
-            raise InvalidParameterError(f"{where}.words", "a root without words: the only word is the root itself")
+            problems.add(f"{where}.words", "a root without words: the only word is the root itself")
         out.append({"root": root, "words": words})
+    problems.raise_any()
     return out
 
 
-def _word(where: str, word: str, tokenize: Tokenize) -> str:
+def _word(where: str, word: str, tokenize: Tokenize, problems: Problems) -> str | None:
     word = " ".join(word.split())
     if not word:
-        raise InvalidParameterError(where, "empty word")
-    if len(word) > MAX_WORD_CHARS:
-        raise InvalidParameterError(where, f"at most {MAX_WORD_CHARS} characters")
-    tokens = tokenize(word)
-    if not tokens:
-        raise InvalidParameterError(where, f"{word[:40]!r} has no searchable word")
-    if len(tokens) > MAX_SYNONYM_TOKENS:
-        raise InvalidParameterError(where, f"at most {MAX_SYNONYM_TOKENS} words in one synonym")
-    return word
+        problems.add(where, "empty word")
+    elif len(word) > MAX_WORD_CHARS:
+        problems.add(where, f"at most {MAX_WORD_CHARS} characters")
+    elif not (tokens := tokenize(word)):
+        problems.add(where, f"{word[:40]!r} has no searchable word")
+    elif len(tokens) > MAX_SYNONYM_TOKENS:
+        problems.add(where, f"at most {MAX_SYNONYM_TOKENS} words in one synonym")
+    else:
+        return word
+    return None

@@ -13,6 +13,7 @@ from search_service.http.common import JSON
 from search_service.http.errors import add_error_handlers
 from search_service.http.observability import RequestMiddleware, configure_logging
 from search_service.http.routes.analytics import add_analytics_routes
+from search_service.http.routes.docs import add_docs
 from search_service.http.routes.editorial import add_editorial_routes
 from search_service.http.routes.operations import add_operations_routes
 from search_service.http.routes.pages import add_pages
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
         description="Ranked full-text search with highlighted snippets, exact facets, filters and paging.",
         lifespan=lifespan,
         default_response_class=JSON,
+        # /docs and /redoc are served with their assets from an installed package (routes/docs.py), not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     add_editorial_routes(app, settings, config)
     add_write_routes(app, settings, config)
     add_pages(app)
+    add_docs(app)
     add_analytics_routes(app, settings)
     return app
 

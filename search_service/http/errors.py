@@ -6,8 +6,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search_service.errors import ServiceError
+from search_service.errors import ServiceError, json_path
 from search_service.http.common import JSON, error_response
+from search_service.http.observability import ERROR_STATE
 
 log = logging.getLogger("search_service.api")
 
@@ -15,6 +16,7 @@ log = logging.getLogger("search_service.api")
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSON:
+        setattr(request.state, ERROR_STATE, exc.code)  # what a write was refused for (observability.py)
         response = error_response(exc.status_code, exc.code, exc.message)
         retry_after = getattr(exc, "retry_after_s", None)
         if retry_after is not None:  # a condition that passes (a full disk freed, a busy index): when to try again
@@ -25,17 +27,20 @@ def add_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         problems = []
         for error in exc.errors():
-            location = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
-            problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+            location = [p for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+            problems.append(f"{json_path(location) or 'request'}: {error.get('msg', 'invalid')}")
+        setattr(request.state, ERROR_STATE, "invalid_parameter")
         return error_response(422, "invalid_parameter", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        setattr(request.state, ERROR_STATE, code)
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSON:
         # A bug: keep the traceback for the operator, tell the client nothing about internals.
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        setattr(request.state, ERROR_STATE, "internal_error")
         return error_response(500, "internal_error", "the server failed to answer this request")

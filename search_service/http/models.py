@@ -43,6 +43,11 @@ class DateBucket(BaseModel):
     count: int
 
 
+class Correction(BaseModel):
+    word: str = Field(description="The word as typed (lowercased).", examples=["goverment"])
+    searched: list[str] = Field(description="The words searched instead.", examples=[["government"]])
+
+
 class SearchOut(BaseModel):
     total: int = Field(description="Exact number of matching articles.")
     page: int
@@ -64,6 +69,22 @@ class SearchOut(BaseModel):
     rules: list[str] = Field(default_factory=list, description="Ids of the curation rules applied.")
     query_id: str | None = Field(
         None, description="Names this search in POST /events (opened results); null when analytics are off."
+    )
+    all_words: int = Field(
+        0,
+        description="How many articles hold every word. With matched='any' they rank first, on every page, "
+        "before those holding only some.",
+    )
+    corrections: list[Correction] = Field(
+        default_factory=list, description="Typed words no article has, and the words searched instead."
+    )
+    searched_for: str | None = Field(
+        None, description="The query as searched when words were corrected ('showing results for'); else null."
+    )
+    did_you_mean: str | None = Field(
+        None,
+        description="A likelier spelling, offered (not searched) when few articles hold every typed word "
+        "and the respelled query finds at least three times as many.",
     )
 
 

@@ -47,7 +47,20 @@ WRITE_COMMIT = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+# The write routes (routes/writes.py) by method and route: each request to one is counted once in
+# search_write_batches_total{op,outcome} and logged once as "write", whatever its answer. The
+# outcome is what the route recorded (committed, queued), else the error code it answered with.
+WRITE_OPS = {
+    ("PUT", "/articles/{slug}"): "put",
+    ("POST", "/articles"): "batch",
+    ("DELETE", "/articles/{slug}"): "delete",
+    ("POST", "/articles/delete"): "delete_batch",
+}
+WRITE_STATE = "write"  # request.state.write: the route's outcome and counts
+ERROR_STATE = "error_code"  # request.state.error_code: set where errors become responses (http/errors.py)
+
 log = logging.getLogger("search_service.access")
+write_log = logging.getLogger("search_service.writes")
 
 
 class JsonFormatter(logging.Formatter):
@@ -99,6 +112,9 @@ class RequestMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route).observe(took)
+            op = WRITE_OPS.get((scope["method"], route))
+            if op is not None:
+                account_write(scope["state"], op, status, request_id)
             if self.access_log:
                 fields = {
                     "request_id": request_id,
@@ -109,6 +125,14 @@ class RequestMiddleware:
                     "took_ms": round(took * 1000, 3),
                 }
                 log.info("request", extra={"fields": fields})
+
+
+def account_write(state: dict[str, Any], op: str, status: int, request_id: str) -> None:
+    """One write request: counted once by outcome and logged once (never article text)."""
+    recorded = state.get(WRITE_STATE)
+    fields = dict(recorded) if recorded else {"outcome": state.get(ERROR_STATE) or f"http_{status}"}
+    WRITE_BATCHES.labels(op, fields["outcome"]).inc()
+    write_log.info("write", extra={"fields": {"request_id": request_id, "op": op, "status": status, **fields}})
 
 
 def _request_id(scope: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from search_service.config import Limits
+from search_service.errors import json_path
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LANG_RE = re.compile(r"([a-zA-Z]{2,3})((?:-[a-zA-Z0-9]{1,8})*)")
@@ -228,7 +229,7 @@ def describe_errors(exc: ValidationError) -> str:
     for error in exc.errors():
         if error["type"] == "missing":
             continue
-        where = ".".join(str(p) for p in error["loc"])
+        where = json_path(error["loc"])
         parts.append(f"{where}: {_message(error)}")
     return "; ".join(parts)
 

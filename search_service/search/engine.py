@@ -7,6 +7,7 @@ code path for query building, ranking, fallbacks, facets and snippets.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from search_service.search.facets import (
 from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.query import Expansion, ParsedQuery, QueryBuilder, parse
 from search_service.search.snippets import Highlighter, Snippets, build_matcher
+from search_service.search.spelling import Spelling
+from search_service.search.tiers import TieredPage, tiered_page
 
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
@@ -94,6 +97,8 @@ class Plan:
     sort: str
     expansions: tuple[Expansion, ...] = ()  # synonyms searched too
     curation: Curation = NO_CURATION  # the rules that apply; hidden slugs are already left out of text_query
+    # The any-word fallback: the all-words query, whose matches rank first (search/tiers.py).
+    first: tantivy.Query | None = None
 
     def query(self, text_query: tantivy.Query | None = None, without: str | None = None) -> tantivy.Query:
         """The text query with every filter but `without` (for disjunctive facet counts)."""
@@ -138,6 +143,7 @@ class SearchEngine:
         self.config = config
         self.schema = reader.schema
         self.builder = QueryBuilder(config, self.schema)
+        self.spelling = Spelling(self.builder)
         # Synonyms and curation rules, kept beside the index's generations and followed like commits.
         self.editorial = EditorialControls(reader.store.root, self.builder, config, reader.interval)
         self._pin_addresses = LRUCache(PIN_ADDRESS_CACHE_SIZE)
@@ -165,7 +171,9 @@ class SearchEngine:
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
-        corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
+        corrections = (
+            self.builder.corrections(parsed, searcher, self.reader.version, not require_all) if request.typos else {}
+        )
         expansions = self.editorial.expansions(parsed, corrections)
         text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections, expansions=expansions)
         curation = self.editorial.curation(request)
@@ -226,16 +234,15 @@ class SearchEngine:
         return response
 
     def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
-        plan = self.plan(request, searcher)
+        plan = typed = self.plan(request, searcher)
         matched = "all"
         result = self._page(searcher, plan, request)
-        if (
-            plan.sort == "relevance"
-            and getattr(result, "matched", result.count) < self.config.ranking.fallback_min_hits
-            and len(plan.parsed.groups) > 1
-        ):
-            # Few articles have every word (typically a pasted sentence): rank by the words that do match.
-            plan = self.plan(request, searcher, require_all=False)
+        all_words = getattr(result, "matched", result.count)
+        if plan.sort == "relevance" and all_words < self.config.ranking.fallback_min_hits and plan.parsed.groups[1:]:
+            # Few articles have every word (typically a pasted sentence): rank by the words that do
+            # match, those holding every word first.
+            first = plan.text_query if all_words else None
+            plan = dataclasses.replace(self.plan(request, searcher, require_all=False), first=first)
             result = self._page(searcher, plan, request)
             matched = "any"
         wanted = self.semantic is not None and request.semantic and plan.sort == "relevance"
@@ -278,7 +285,18 @@ class SearchEngine:
             "freshness": self._fresh(plan, request),
             "rules": list(plan.curation.rules),
             "semantic": semantic,
+            "all_words": all_words,
+            # The fallback also widens rare words it ranks after exact matches: not a correction to report.
+            **self._spelling(searcher, typed, request, all_words),
         }
+
+    def _spelling(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, found: int) -> dict[str, Any]:
+        count = functools.partial(self._count_all, searcher, request)
+        return self.spelling.describe(searcher, request.q, plan, found, count, self.reader.version)
+
+    def _count_all(self, searcher: tantivy.Searcher, request: SearchRequest, text: str) -> int:
+        """The articles holding every word of `text` under the request's filters."""
+        return searcher.search(self.plan(dataclasses.replace(request, q=text), searcher).query(), 1).count
 
     def _with_now(self, request: SearchRequest) -> SearchRequest:
         """The request with the `now` its freshness ranking uses: it is part of the cache key."""
@@ -318,18 +336,25 @@ class SearchEngine:
         )  # fmt: skip
         return Ranked(hits, count), used
 
-    def _top(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> tantivy.SearchResult | Ranked:
+    def _top(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest
+    ) -> tantivy.SearchResult | Ranked | TieredPage:
         offset = (request.page - 1) * request.per_page
-        query = plan.query()
+        if plan.first is None:
+            return self._ranking(searcher, plan, request, plan.query(), offset, request.per_page)
+        rank = functools.partial(self._ranking, searcher, plan, request)  # all-words matches first: tiers.py
+        return tiered_page(rank, searcher, plan.query, plan.text_query, plan.first, offset, request.per_page)
+
+    def _ranking(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, query: tantivy.Query, offset: int, n: int
+    ) -> tantivy.SearchResult | Ranked:
         if self._fresh(plan, request):
             now = request.now or self.pinned_now or current_now()
-            return Ranked(*self.freshness.page(searcher, query, offset, request.per_page, now))
+            return Ranked(*self.freshness.page(searcher, query, offset, n, now))
         if plan.sort == "relevance" or not self.date_field:
-            return searcher.search(query, request.per_page, count=True, offset=offset)
+            return searcher.search(query, n, count=True, offset=offset)
         order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc
-        return searcher.search(
-            query, request.per_page, count=True, offset=offset, order_by_field=self.date_field, order=order
-        )
+        return searcher.search(query, n, count=True, offset=offset, order_by_field=self.date_field, order=order)
 
     def _page(
         self,

@@ -153,15 +153,22 @@ class QueryBuilder:
     def known_fields(self) -> set[str]:
         return set(self.fields_by_query_name)
 
+    @property
+    def typo_fields(self) -> list[str]:
+        """The fields an untargeted word's corrections are looked up in (those searched by default)."""
+        return list(self._typo_fields)
+
     def tokens(self, text: str, field_name: str) -> list[str]:
         return self.analyzers[self._analyzer_of[field_name]].analyze(text)
 
     def corrections(
-        self, parsed: ParsedQuery, searcher: tantivy.Searcher, version: object = None
+        self, parsed: ParsedQuery, searcher: tantivy.Searcher, version: object = None, widen_rare: bool = False
     ) -> dict[str, tuple[str, ...]]:
         """For each query word the index does not know, the indexed terms it most likely means.
 
-        A word found in the index is taken as meant. For the others (at most max_typo_words a
+        A word found in typo_known_word_docs articles is taken as meant; with `widen_rare` (the
+        any-word fallback, ranked after the articles holding every word as typed) only one found
+        in typo_correction_min_docs. For the others (at most max_typo_words a
         query), the known terms that a one-edit variant of the word analyzes to are kept, most
         frequent first; failing those, the closest terms by edit distance among those sharing its
         first two letters. Searching those terms keeps BM25 ranking for typo'd queries, unlike
@@ -182,7 +189,8 @@ class QueryBuilder:
             tokens = self.tokens(term.text, fields[0])
             if not distance or len(tokens) != 1 or word in found:
                 continue
-            if any(searcher.doc_freq(name, tokens[0]) >= ranking.typo_known_word_docs for name in fields):
+            known = ranking.typo_correction_min_docs if widen_rare else ranking.typo_known_word_docs
+            if any(searcher.doc_freq(name, tokens[0]) >= known for name in fields):
                 continue
             # Each unknown word costs a search for its corrections, found or not: bounded per query.
             unknown += 1
@@ -212,7 +220,7 @@ class QueryBuilder:
         analyzer_name = self._analyzer_of[fields[0]]
         analyzer = self.analyzers[analyzer_name]
         fields = [name for name in fields if self._analyzer_of[name] == analyzer_name]
-        known = self.config.ranking.typo_known_word_docs
+        known = self.config.ranking.typo_correction_min_docs
         frequencies: dict[str, int] = {}
         for variant in one_edit_words(word.strip(_EDGE_PUNCTUATION)):
             tokens = analyzer.analyze(variant)
@@ -411,8 +419,13 @@ def corrected_text(
         core = word.strip(string.punctuation).lower()
         fixes = corrections.get(core)
         if fixes and not any(known(token) for token in analyze(core)):
-            target = [fixes[0]]
-            spelled = sorted((v for v in one_edit_words(core) if analyze(v) == target), key=lambda v: (len(v), v))
-            word = spelled[0] if spelled else fixes[0]
+            word = spelling_of(core, fixes[0], analyze)
         words.append(word)
     return " ".join(words)
+
+
+def spelling_of(word: str, term: str, analyze: Callable[[str], list[str]]) -> str:
+    """How a correction reads: the shortest one-edit spelling of `word` that analyzes to the indexed
+    `term` (how it was found: 'interaciton' -> 'interaction', not the stem 'interact'), else `term`."""
+    spelled = sorted((v for v in one_edit_words(word) if analyze(v) == [term]), key=lambda v: (len(v), v))
+    return spelled[0] if spelled else term

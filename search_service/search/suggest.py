@@ -1,7 +1,12 @@
-"""Search-box completions: popular past queries, then facet values and words from matching titles."""
+"""Search-box completions: popular past queries, then facet values and phrases from matching titles.
+
+Every completion begins with what was typed (case and accents aside) and continues it: the last
+word is completed where titles have it after the words typed before it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -9,13 +14,14 @@ from typing import Any
 
 import tantivy
 
+from search_service.normalize import normalize_query
 from search_service.search.engine import SearchEngine
 from search_service.search.facets import terms_agg
 
 Popular = Callable[[str, int], list[tuple[str, int]]]
 _WORD_RE = re.compile(r"\w[\w'-]*", re.UNICODE)
 # How many matching titles to read words from: enough for good completions, cheap per keystroke.
-TITLE_SAMPLE = 25
+TITLE_SAMPLE = 40
 
 
 class Suggester:
@@ -30,35 +36,32 @@ class Suggester:
     def suggest(self, typed: str, limit: int = 10) -> list[dict[str, Any]]:
         """Popular past queries first (at most half the list), then the completions of the last word."""
         queries = [{"text": q, "kind": "query", "count": n} for q, n in self.popular(typed, (limit + 1) // 2)]
-        shown = {s["text"].casefold() for s in queries}
-        others = (s for s in self._completions(typed, limit) if s["text"].casefold() not in shown)
+        shown = {normalize_query(s["text"]) for s in queries}
+        others = (s for s in self._completions(typed, limit) if normalize_query(s["text"]) not in shown)
         return [*queries, *others][:limit]
 
     def _completions(self, typed: str, limit: int) -> list[dict[str, Any]]:
-        head, _, last = typed.rstrip().rpartition(" ") if typed[-1:].strip() else (typed, "", "")
-        prefix = last.casefold()
-        if not prefix:
+        """Facet values and title phrases that begin with everything typed (case and accents aside),
+        most frequent first; a last word is completed in the context of the words before it."""
+        words = typed.split()
+        if not typed[-1:].strip() or not words:
             return []
-        lead = f"{head.strip()} " if head.strip() else ""
+        folded = normalize_query(typed)
         found: dict[str, dict[str, Any]] = {}
-        candidates = [
-            *self._facet_matches(typed.strip().casefold(), prefix if not lead else None),
-            *((kind, lead + word, count) for kind, word, count in self._title_words(prefix)),
-        ]
+        candidates = [*self._facet_matches(folded), *self._title_phrases(typed.rstrip(), words[:-1], words[-1])]
         for kind, text, count in candidates:
-            if text.casefold() not in found:
-                found[text.casefold()] = {"text": text, "kind": kind, "count": count}
+            key = normalize_query(text)
+            # A completion always continues the text; one differing from another only in case is a duplicate.
+            if key.startswith(folded) and key not in found:
+                found[key] = {"text": text, "kind": kind, "count": count}
         return sorted(found.values(), key=lambda s: (-s["count"], s["text"]))[:limit]
 
-    def _facet_matches(self, typed: str, word: str | None) -> list[tuple[str, str, int]]:
-        """Values that start with everything typed, or (for a single word) have a word starting with it."""
+    def _facet_matches(self, folded: str) -> list[tuple[str, str, int]]:
+        """Facet values (entity names, topics) that start with everything typed."""
         out = []
         for name, values in self._facet_values().items():
             kind = self.engine.config.fields[name].filter_param or name
-            for value, count in values:
-                folded = value.casefold()
-                if folded.startswith(typed) or (word and f" {word}" in f" {folded}"):
-                    out.append((kind, value, count))
+            out.extend((kind, value, count) for value, count in values if normalize_query(value).startswith(folded))
         return out
 
     def _facet_values(self) -> dict[str, list[tuple[str, int]]]:
@@ -74,23 +77,47 @@ class Suggester:
             self._version = reader.version
         return self._values
 
-    def _title_words(self, prefix: str) -> list[tuple[str, str, int]]:
-        if self.title_field is None or len(prefix) < 2:
+    def _title_phrases(self, typed: str, head: list[str], last: str) -> list[tuple[str, str, int]]:
+        """The typed words as titles continue them: the words before the last one, in that order,
+        followed by a word starting with the last one ('central b' -> 'central bank'); a last word
+        already whole gets the title's next word too ('bank of' -> 'bank of england')."""
+        prefix = normalize_query(last)
+        wanted = [normalize_query(w) for w in _WORD_RE.findall(" ".join(head))]
+        query = self._title_query(" ".join(head), prefix)
+        if query is None:
             return []
         searcher = self.engine.reader.searcher()
-        pattern = re.escape(prefix) + ".*"
-        try:
-            query = tantivy.Query.regex_query(self.engine.schema, self.title_field, pattern)
-        except ValueError:
-            return []
-        result = searcher.search(query, TITLE_SAMPLE, count=False)
-        words: Counter[str] = Counter()
+        lead = typed[: len(typed) - len(last)]
+        counts: Counter[str] = Counter()
         shown: dict[str, str] = {}
-        for _, address in result.hits:
-            title = searcher.doc(address).get_first(self.title_field) or ""
-            for word in _WORD_RE.findall(title):
-                folded = word.casefold()
-                if folded.startswith(prefix):
-                    words[folded] += 1
-                    shown.setdefault(folded, word.lower() if word.isupper() else word)
-        return [("title", shown[w], n) for w, n in words.items()]
+        for _, address in searcher.search(query, TITLE_SAMPLE, count=False).hits:
+            title = _WORD_RE.findall(searcher.doc(address).get_first(self.title_field) or "")
+            folded = [normalize_query(w) for w in title]
+            for i in range(len(title) - len(wanted)):
+                at = i + len(wanted)
+                if folded[i:at] != wanted or not folded[at].startswith(prefix):
+                    continue
+                completion = title[at : at + 2] if folded[at] == prefix and at + 1 < len(title) else title[at : at + 1]
+                text = lead + " ".join(w.lower() if w.isupper() else w for w in completion)
+                key = normalize_query(text)
+                counts[key] += 1
+                shown.setdefault(key, text)
+        return [("title", shown[key], n) for key, n in counts.items()]
+
+    def _title_query(self, head: str, prefix: str) -> tantivy.Query | None:
+        """Titles holding the words before the last (as a phrase) and a word starting with the last one."""
+        if self.title_field is None:
+            return None
+        schema = self.engine.schema
+        clauses = []
+        tokens = self.engine.builder.tokens(head, self.title_field) if head.strip() else []
+        if len(tokens) == 1:
+            clauses.append(tantivy.Query.term_query(schema, self.title_field, tokens[0]))
+        elif tokens:
+            clauses.append(tantivy.Query.phrase_query(schema, self.title_field, tokens))
+        if len(prefix) >= 2:
+            with contextlib.suppress(ValueError):  # a prefix the regex engine refuses: the head alone
+                clauses.append(tantivy.Query.regex_query(schema, self.title_field, re.escape(prefix) + ".*"))
+        if not clauses:
+            return None  # one letter typed, nothing before it: too little to look titles up by
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in clauses])

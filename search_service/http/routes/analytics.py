@@ -15,10 +15,17 @@ from starlette.concurrency import run_in_threadpool
 
 from search_service.analytics import store
 from search_service.analytics.recorder import Analytics
-from search_service.errors import NotFoundError, PayloadTooLargeError, TooManyRequestsError, UnavailableError
+from search_service.errors import (
+    IndexNotReadyError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+    UnavailableError,
+)
 from search_service.http.common import require_admin
 from search_service.http.models import ErrorOut
 from search_service.http.routes.pages import PAGE_HEADERS, STATIC_DIR
+from search_service.search.engine import SearchEngine, SearchRequest
 from search_service.settings import Settings
 
 # A click is about 100 bytes of JSON: anything much larger is not one.
@@ -77,11 +84,16 @@ class QueryRow(BaseModel):
     ctr: float = Field(description="Share of searches with at least one opened result.")
     avg_total: float = Field(description="Mean number of articles found.")
     mean_click_position: float | None
+    finds_now: int | None = Field(
+        None,
+        description="no-results only: how many articles the query finds now (new articles, synonyms or rules may "
+        "have fixed it since); not in top-queries.",
+    )
 
 
 class QueriesOut(BaseModel):
-    since: str | None
-    until: str
+    since: str | None = Field(description="The window's start; null when none was asked (from the first search).")
+    until: str | None = Field(description="The window's end (exclusive); null when none was asked (up to now).")
     rows: list[QueryRow]
 
 
@@ -105,8 +117,8 @@ class PositionClicks(BaseModel):
 
 
 class SummaryOut(Figures):
-    since: str | None
-    until: str
+    since: str | None = Field(description="The window's start; null when none was asked.")
+    until: str | None = Field(description="The window's end (exclusive); null when none was asked.")
     days: list[DayFigures]
     positions: list[PositionClicks] = Field(description="Opened results by their rank.")
 
@@ -190,6 +202,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         recorder = readable(request)
         span = store.window(since, until, time.time())
         rows = await report(store.no_results, recorder.path, span, limit)
+        rows = await run_in_threadpool(_with_finds_now, app.state.engine, rows)
         return JSONResponse({**span.describe(), "rows": rows})
 
     @app.get(
@@ -207,6 +220,18 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
             raise NotFoundError("admin endpoints are disabled: set SEARCH_ADMIN_KEY to enable them")
         headers = {**PAGE_HEADERS, "Cache-Control": "no-cache", "X-Robots-Tag": "noindex"}
         return FileResponse(STATIC_DIR / "analytics.html", media_type="text/html", headers=headers)
+
+
+def _with_finds_now(engine: SearchEngine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each query that found nothing, with what it finds today: fixed ones stand out in the report."""
+    out = []
+    for row in rows:
+        try:
+            found = engine.search(SearchRequest(q=row["q"], per_page=1, facets=(), highlight=False))["total"]
+        except IndexNotReadyError:
+            found = None
+        out.append(row | {"finds_now": found})
+    return out
 
 
 async def _read_body(request: Request) -> bytes:

@@ -36,11 +36,12 @@ from search_service.errors import (
     ServiceError,
     TooManyRejectsError,
     UnsupportedMediaTypeError,
+    json_path,
     storage_error,
 )
 from search_service.http.common import JSON, require_admin
 from search_service.http.models import BatchOut, DeleteIn, DeleteOut, ErrorOut, WriteOut
-from search_service.http.observability import WRITE_BATCHES, WRITE_COMMIT, WRITE_RECORDS, write_floor
+from search_service.http.observability import WRITE_BATCHES, WRITE_COMMIT, WRITE_RECORDS, WRITE_STATE, write_floor
 from search_service.index.indexer import Indexer
 from search_service.index.journal import Entry, Journal
 from search_service.index.report import Hooks, ImportReport, IndexerOptions, Reject
@@ -133,7 +134,6 @@ class ArticleWriter:
                     self._append("upsert", accepted, force)
                 run = WriteRun(report, rejects, queued=len(accepted))
         except TooManyRejectsError as exc:
-            WRITE_BATCHES.labels(op, "refused").inc()
             raise RejectedBatch(exc.message.replace("max rejects", "max_rejects"), rejects) from None
         return self._finish(op, run, started)
 
@@ -187,7 +187,7 @@ class ArticleWriter:
         if not run.queued:
             self.on_commit()
             WRITE_COMMIT.labels(op).observe(run.seconds)
-        WRITE_BATCHES.labels(op, run.outcome).inc()
+        # The request itself is counted and logged once, by outcome, by the middleware (observability.py).
         report = run.report
         for result, count in (
             ("created", report.new),
@@ -317,7 +317,7 @@ def add_write_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> N
         run = await anyio.to_thread.run_sync(writer().upsert, "put", [Item(SOURCE, 1, record)], force, None)
         if run.rejects:
             raise InvalidArticleError(run.rejects[0].reason)
-        _log(request, "put", run, slug=slug)
+        _record(request, run, slug=slug)
         result = run.result()
         status = {"queued": 202, "created": 201}.get(result, 200)
         return JSON({"slug": slug, "result": result}, status_code=status)
@@ -362,13 +362,14 @@ def add_write_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> N
         try:
             run = await anyio.to_thread.run_sync(writer().upsert, "batch", items, force, max_rejects)
         except RejectedBatch as exc:
+            setattr(request.state, WRITE_STATE, {"outcome": exc.code, "rejected": len(exc.rejects)})
             error = {"code": exc.code, "message": exc.message}
             return JSON({"error": error, "rejected": [_reject_out(r, position) for r in exc.rejects]}, status_code=422)
         out = _counts(run.report)
         del out["deleted"]
         out = {**out, "indexed": run.report.indexed, "queued": run.queued}
         out["rejected"] = [_reject_out(r, position) for r in run.rejects]
-        _log(request, "batch", run)
+        _record(request, run)
         return JSON(out, status_code=202 if run.queued else 200)
 
     @app.delete(
@@ -377,7 +378,8 @@ def add_write_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> N
     async def delete_article(request: Request, slug: Slug) -> JSON:
         require_admin(request, settings)
         run = await anyio.to_thread.run_sync(writer().delete, "delete", [slug])
-        _log(request, "delete", run, slug=slug)
+        if run.queued or run.report.deleted:
+            _record(request, run, slug=slug)
         if run.queued:
             return JSON({"slug": slug, "result": "queued"}, status_code=202)
         if not run.report.deleted:
@@ -397,16 +399,15 @@ def add_write_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> N
         try:
             slugs = _SLUGS.validate_python(loads(await read_body(request, limit))).slugs
         except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "body"
-            raise InvalidArticleError(f'{where}: {problem["msg"]} (send {{"slugs": ["slug-1", ...]}})') from None
+            found = "; ".join(f"{json_path(p['loc']) or 'body'}: {p['msg']}" for p in exc.errors())
+            raise InvalidArticleError(f'{found} (send {{"slugs": ["slug-1", ...]}})') from None
         if len(slugs) > settings.max_write_records:
             raise PayloadTooLargeError(
                 f"{len(slugs):,} slugs in one request; at most {settings.max_write_records:,} "
                 "(SEARCH_MAX_WRITE_RECORDS)"
             )
         run = await anyio.to_thread.run_sync(writer().delete, "delete_batch", slugs)
-        _log(request, "delete_batch", run)
+        _record(request, run)
         out = {"read": run.report.read, "deleted": run.report.deleted, "queued": run.queued, "missing": run.missing}
         return JSON(out, status_code=202 if run.queued else 200)
 
@@ -444,10 +445,9 @@ async def _apply_journal_forever(writer: ArticleWriter, interval: float) -> None
         await anyio.sleep(interval)
 
 
-def _log(request: Request, op: str, run: WriteRun, **extra: Any) -> None:
+def _record(request: Request, run: WriteRun, **extra: Any) -> None:
+    """What the write did, for its one count and log line (observability.account_write)."""
     fields = {
-        "request_id": getattr(request.state, "request_id", None),
-        "op": op,
         "outcome": run.outcome,
         **extra,
         **_counts(run.report),
@@ -456,7 +456,7 @@ def _log(request: Request, op: str, run: WriteRun, **extra: Any) -> None:
         "journal": run.report.journal,
         "took_ms": round(run.seconds * 1000, 3),
     }
-    log.info("write", extra={"fields": fields})
+    setattr(request.state, WRITE_STATE, fields)
 
 
 def _json_kind(value: Any) -> str:

@@ -193,9 +193,19 @@ function renderNone(rows) {
   replaceChildren(
     ui.none,
     rows.map((row) =>
-      h("tr", {}, h("td", { dir: "auto" }, searchLink(row.q)), h("td", { text: formatCount(row.count) })),
+      h(
+        "tr",
+        {},
+        h("td", { dir: "auto" }, searchLink(row.q), fixedNote(row.finds_now)),
+        h("td", { text: formatCount(row.count) }),
+      ),
     ),
   );
+}
+
+/** A query that found nothing then and finds articles now (new articles, synonyms, rules): say so. */
+function fixedNote(found) {
+  return found ? h("span", { class: "fixed", text: ` finds ${formatCount(found)} now` }) : null;
 }
 
 /** The query in the search page, to see what readers saw (or did not). */

@@ -53,6 +53,7 @@ const ui = {
   sort: $("sort"),
   perPage: $("per-page"),
   notice: $("notice"),
+  spelling: $("spelling"),
   results: $("results"),
   pager: $("pager"),
 };
@@ -73,6 +74,8 @@ function readState(search) {
     page: positive(p.get("page"), 1),
     perPage: positive(p.get("per_page"), DEFAULT_PER_PAGE, 100),
     interval: INTERVALS.includes(p.get("date_interval")) ? p.get("date_interval") : "",
+    // "Search instead for": the words exactly as typed, no typo corrections.
+    exact: p.get("typos") === "false",
   };
   for (const name of Object.keys(FILTERS)) state[name] = [...new Set(p.getAll(name).filter(Boolean))];
   return state;
@@ -88,6 +91,7 @@ function stateParams(s) {
   if (s.sort) p.set("sort", s.sort);
   if (s.page > 1) p.set("page", String(s.page));
   if (s.perPage !== DEFAULT_PER_PAGE) p.set("per_page", String(s.perPage));
+  if (s.exact) p.set("typos", "false");
   return p;
 }
 
@@ -282,16 +286,60 @@ function renderStatus(s, data) {
   if (s.q.trim()) parts.push(" for ", h("span", { class: "query", text: `“${s.q.trim()}”` }));
   if (pages > 1) parts.push(h("span", { class: "muted", text: ` · page ${formatCount(s.page)} of ${formatCount(pages)}` }));
   replaceChildren(ui.status, parts);
+  renderSpelling(s, data);
   ui.notice.hidden = data.matched !== "any" || total === 0;
   if (!ui.notice.hidden) {
-    ui.notice.textContent = "No article contains every word, so these match some of them, best first.";
+    const all = data.all_words ?? 0;
+    ui.notice.textContent = all
+      ? `${formatCount(all)} ${all === 1 ? "article contains" : "articles contain"} every word and ${
+          all === 1 ? "comes" : "come"
+        } first; the others match some of the words.`
+      : "No article contains every word, so these match some of them, best first.";
   }
+}
+
+/** "Showing results for …, search instead for …" and "Did you mean …?": links, their text as text nodes. */
+function renderSpelling(s, data) {
+  const link = (text, patch) =>
+    h(
+      "a",
+      {
+        href: urlFor({ ...s, ...patch, page: 1 }),
+        onclick: (e) => {
+          e.preventDefault();
+          ui.q.value = patch.q ?? s.q;
+          go(patch);
+        },
+      },
+      text,
+    );
+  const lines = [];
+  if (data.searched_for && data.corrections?.length) {
+    lines.push(
+      h(
+        "span",
+        { class: "searched-for" },
+        "Showing results for ",
+        h("strong", { text: data.searched_for }),
+        ". Search instead for ",
+        link(s.q.trim(), { exact: true }),
+        ".",
+      ),
+    );
+  }
+  if (data.did_you_mean) {
+    const respelled = link(data.did_you_mean, { q: data.did_you_mean, exact: false });
+    lines.push(h("span", { class: "did-you-mean" }, "Did you mean ", respelled, "?"));
+  }
+  replaceChildren(ui.spelling, lines);
+  ui.spelling.hidden = lines.length === 0;
 }
 
 function renderError(error) {
   const message = error instanceof ApiError ? error.message : "The search service did not answer. Try again.";
   replaceChildren(ui.status, h("span", { class: "error", text: `Search failed: ${message}` }));
   ui.notice.hidden = true;
+  ui.spelling.hidden = true;
   replaceChildren(ui.results);
   replaceChildren(ui.pager);
   renderTimeline(state, [], "month", "No dates to show");
@@ -686,7 +734,7 @@ const typeSearch = debounce(() => {
 }, 160);
 
 ui.q.addEventListener("input", () => {
-  state = { ...state, q: ui.q.value, page: 1 };
+  state = { ...state, q: ui.q.value, page: 1, exact: false };
   syncSort();
   typeSearch();
 });
@@ -695,7 +743,7 @@ ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
   typeSearch.cancel();
   suggestions.close();
-  go({ q: ui.q.value }, { replace: typing });
+  go({ q: ui.q.value, exact: false }, { replace: typing });
 });
 
 const suggestions = new Suggestions(ui.q, ui.suggestions, (suggestion) => {
@@ -707,7 +755,7 @@ const suggestions = new Suggestions(ui.q, ui.suggestions, (suggestion) => {
     go({ q: "", [suggestion.kind]: [...values, suggestion.text] }, { replace });
   } else {
     ui.q.value = suggestion.text;
-    go({ q: suggestion.text }, { replace });
+    go({ q: suggestion.text, exact: false }, { replace });
   }
 });
 
