@@ -1,4 +1,8 @@
-"""Errors into HTTP responses, in one place: every ServiceError, invalid parameters, unknown routes, bugs."""
+"""Errors into HTTP responses, in one place: every ServiceError, invalid parameters, unknown routes, bugs.
+
+Under the Meilisearch API's prefix the same failures render as Meilisearch's error object
+(http/meili/errors.py), which its clients parse.
+"""
 
 import logging
 
@@ -8,13 +12,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search_service.errors import ServiceError
 from search_service.http.common import JSON, error_response
+from search_service.http.meili.errors import http_error_body, meili_error_body, validation_error_body
 
 log = logging.getLogger("search_service.api")
 
 
-def add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI, meili_prefix: str | None = None) -> None:
+    def meili(request: Request) -> bool:
+        path = request.url.path
+        return bool(meili_prefix) and (path == meili_prefix or path.startswith(meili_prefix + "/"))
+
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSON:
+        if meili(request):
+            return JSON(*reversed(meili_error_body(exc)))
         return error_response(exc.status_code, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -23,10 +34,14 @@ def add_error_handlers(app: FastAPI) -> None:
         for error in exc.errors():
             location = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
             problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+        if meili(request):
+            return JSON(validation_error_body(problems), status_code=400)
         return error_response(422, "invalid_parameter", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+        if meili(request):
+            return JSON(http_error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
@@ -34,4 +49,6 @@ def add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSON:
         # A bug: keep the traceback for the operator, tell the client nothing about internals.
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        if meili(request):
+            return JSON(meili_error_body(exc)[1], status_code=500)
         return error_response(500, "internal_error", "the server failed to answer this request")

@@ -39,6 +39,16 @@ HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "to
 # Snippet length that keeps a whole title.
 WHOLE_TEXT = 1_000_000
 DATE_FILTER = "published_at"
+PREBUILT_FILTER = "_prebuilt"
+
+
+@dataclass(frozen=True)
+class PrebuiltFilter:
+    """A filter query built outside the engine (the Meilisearch API's filter language), ANDed with
+    the request's others; `key` (its normalized text) stands for it in cache keys."""
+
+    key: str
+    query: tantivy.Query = field(compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class SearchRequest:
     # The moment ages are measured from; the engine sets it (in NOW_STEP_S steps) when freshness applies.
     now: datetime | None = None
     semantic: bool = True  # fuse with the nearest articles by embedding, when [semantic] is enabled
+    filter_query: PrebuiltFilter | None = None
+    sort_field: str | None = None  # the date field newest/oldest order by; None: the histogram field
 
     @property
     def cache_key(self) -> tuple:
@@ -72,7 +84,7 @@ class SearchRequest:
 
 
 _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
-_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
+_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", "filter_query")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
@@ -195,6 +207,8 @@ class SearchEngine:
                 )
         if self.date_field and (request.published_after or request.published_before):
             filters[DATE_FILTER] = self._date_range(request.published_after, request.published_before)
+        if request.filter_query is not None:
+            filters[PREBUILT_FILTER] = request.filter_query.query
         return filters
 
     def _date_range(self, after: datetime | None, before: datetime | None) -> tantivy.Query:
@@ -327,9 +341,8 @@ class SearchEngine:
         if plan.sort == "relevance" or not self.date_field:
             return searcher.search(query, request.per_page, count=True, offset=offset)
         order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc
-        return searcher.search(
-            query, request.per_page, count=True, offset=offset, order_by_field=self.date_field, order=order
-        )
+        by = request.sort_field or self.date_field
+        return searcher.search(query, request.per_page, count=True, offset=offset, order_by_field=by, order=order)
 
     def _page(
         self,
@@ -541,6 +554,16 @@ class SearchEngine:
             ]
         )
         return searcher.search(query, 1, count=True).count
+
+    def highlighter(self, request: SearchRequest) -> Highlighter:
+        """What marks the request's words (typo corrections and synonyms included) in any text."""
+        plan = self.plan(request, self.reader.searcher())
+        return self._highlighter(plan, dataclasses.replace(request, highlight=True))
+
+    def aggregate(self, request: SearchRequest, aggregations: dict[str, Any]) -> dict[str, Any]:
+        """Tantivy aggregations over every article the request matches (its words and filters)."""
+        searcher = self.reader.searcher()
+        return searcher.aggregate(self.plan(request, searcher).query(), aggregations)
 
     def facet_values(self, name: str, request: SearchRequest, prefix: str = "", size: int = 10) -> dict[str, Any]:
         """One facet's values for browsing and typeahead, under the request's other filters."""
