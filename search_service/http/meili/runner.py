@@ -111,7 +111,8 @@ class TaskRunner:
                 f"{len(exc.rejects)} document(s) do not fit the article import format, nothing was stored: {reasons}"
             )
             return Outcome(details, error_object(message, "invalid_document_fields"))
-        details["indexedDocuments"] = run.queued or run.report.indexed
+        # Unchanged ones are in the index as sent (a task run again after a crash finds them so).
+        details["indexedDocuments"] = run.queued or run.report.indexed + run.report.unchanged
         return Outcome(details, queued=bool(run.queued))
 
     def _merged(self, document: Any) -> Any:
