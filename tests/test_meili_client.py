@@ -319,3 +319,15 @@ def test_a_public_key_makes_search_need_it_and_never_write(tmp_path: Path):
         assert http.post(search, json={}, headers={"Authorization": "Bearer reader"}).status_code == 200
         write = http.post("/meili/indexes/articles/documents", json=[], headers={"Authorization": "Bearer reader"})
         assert (write.status_code, write.json()["code"]) == (403, "invalid_api_key")
+
+
+def test_attributes_to_search_on_and_matching_strategy(index, records):
+    titled = index.search("rates", {"attributesToSearchOn": ["title"], "limit": 100, "attributesToRetrieve": ["slug"]})
+    anywhere = index.search("rates", {"limit": 100})
+    assert 0 < titled["estimatedTotalHits"] < anywhere["estimatedTotalHits"]
+    in_title = {r["slug"] for r in records if "rate" in r["title"].lower()}
+    assert {h["slug"] for h in titled["hits"]} <= in_title
+    assert index.search("rates zzyzzx", {"matchingStrategy": "all"})["estimatedTotalHits"] == 0
+    assert index.search("rates zzyzzx", {"matchingStrategy": "last"})["estimatedTotalHits"] > 0
+    refused = error_of(lambda: index.search("x", {"attributesToSearchOn": ["url"]}))
+    assert refused.code == "invalid_search_attributes_to_search_on"

@@ -72,6 +72,8 @@ class SearchRequest:
     semantic: bool = True  # fuse with the nearest articles by embedding, when [semantic] is enabled
     filter_query: PrebuiltFilter | None = None
     sort_field: str | None = None  # the date field newest/oldest order by; None: the histogram field
+    search_fields: frozenset[str] | None = None  # index fields the words are looked for in; None: all
+    fallback: bool = True  # False: never widen an all-words query that finds few to any word
 
     @property
     def cache_key(self) -> tuple:
@@ -84,7 +86,7 @@ class SearchRequest:
 
 
 _REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
-_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", "filter_query")
+_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", "filter_query", "search_fields")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
@@ -179,7 +181,13 @@ class SearchEngine:
         parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
         corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
         expansions = self.editorial.expansions(parsed, corrections)
-        text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections, expansions=expansions)
+        text_query = self.builder.build(
+            parsed,
+            require_all=require_all,
+            corrections=corrections,
+            expansions=expansions,
+            fields=request.search_fields,
+        )
         curation = self.editorial.curation(request)
         text_query = self._without(text_query, curation.hidden)
         # Nothing to rank by (no words, or only excluded ones): newest first, as for browsing.
@@ -244,7 +252,8 @@ class SearchEngine:
         matched = "all"
         result = self._page(searcher, plan, request)
         if (
-            plan.sort == "relevance"
+            request.fallback
+            and plan.sort == "relevance"
             and getattr(result, "matched", result.count) < self.config.ranking.fallback_min_hits
             and len(plan.parsed.groups) > 1
         ):

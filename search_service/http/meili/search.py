@@ -25,6 +25,8 @@ from search_service.settings import Settings
 DEFAULT_LIMIT = 20
 MAX_VALUES_PER_FACET = 100
 SEARCHABLE = ("title", "summary", "body_md", "entities")
+# Index fields built from each searchable attribute: the body's text (and its CJK characters) from body_md.
+_DERIVED = {"body_text": "body_md", "cjk_text": "body_md"}
 MATCHING_STRATEGIES = ("last", "all", "frequency")
 
 
@@ -35,12 +37,23 @@ class Schema:
     facets: tuple[str, ...]  # counted values (keyword facet fields)
     dates: dict[str, str]  # date attribute -> its integer seconds field (facetStats)
     filters: FilterBuilder
+    searched: dict[str, frozenset[str]]  # searchable attribute -> the index fields its words are in
 
     @classmethod
     def from_config(cls, config: IndexConfig, engine: SearchEngine) -> Schema:
         facets = tuple(config.facets)
         dates = {f.name: f.seconds_field for f in config.fields.values() if f.kind == "date"}
-        return cls(facets, dates, FilterBuilder(config, engine.schema))
+        searched: dict[str, set[str]] = {}
+        for f in config.fields.values():
+            attribute = _DERIVED.get(f.source, f.source)
+            if attribute in SEARCHABLE:
+                searched.setdefault(attribute, set()).add(f.search_field or f.name)
+        return cls(facets, dates, FilterBuilder(config, engine.schema), {k: frozenset(v) for k, v in searched.items()})
+
+    def search_fields(self, attributes: list[str] | None) -> frozenset[str] | None:
+        if not attributes or "*" in attributes:
+            return None
+        return frozenset().union(*(self.searched[a] for a in attributes))
 
 
 def _int(params: dict[str, Any], name: str, default: int | None, code: str) -> int | None:
@@ -118,7 +131,8 @@ def _facets(params: dict[str, Any], schema: Schema) -> list[str]:
     return list(dict.fromkeys(facets))
 
 
-def _check_searchable(params: dict[str, Any]) -> None:
+def _searchable(params: dict[str, Any]) -> tuple[list[str] | None, bool]:
+    """attributesToSearchOn, and whether an all-words query may widen to any word (matchingStrategy)."""
     on = _strings(params, "attributesToSearchOn", "invalid_search_attributes_to_search_on")
     unknown = [a for a in on or () if a != "*" and a not in SEARCHABLE]
     if unknown:
@@ -133,6 +147,9 @@ def _check_searchable(params: dict[str, Any]) -> None:
             "invalid_search_matching_strategy",
             f"Unknown value `{strategy}` at `.matchingStrategy`: expected one of `last`, `all`, `frequency`.",
         )
+    # `all`: every word must match. `last` and `frequency` drop words when too few articles have
+    # them all; the engine's fallback (ranking by the words that do match) is that here.
+    return on, strategy != "all"
 
 
 def _crop(params: dict[str, Any]) -> dict[str, int | None]:
@@ -151,7 +168,7 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
     """One search with Meilisearch's parameters, answered with Meilisearch's response."""
     started = time.perf_counter()
     q = _text(params, "q", "", "invalid_search_q")[: settings.max_query_chars]
-    _check_searchable(params)
+    search_on, fallback = _searchable(params)
     paged = params.get("page") is not None or params.get("hitsPerPage") is not None
     if paged:
         hits_per_page = _int(params, "hitsPerPage", DEFAULT_LIMIT, "invalid_search_hits_per_page")
@@ -189,6 +206,8 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
         # Meilisearch matches the last word as a prefix unless a space follows it (search as you type).
         prefix=bool(q.strip()) and not q.endswith(" "),
         highlight=False,
+        search_fields=schema.search_fields(search_on),
+        fallback=fallback,
     )
     result = engine.search(request)
     raw_hits = result["hits"][offset - (request.page - 1) * request.per_page :][:shown] if shown else []
@@ -278,7 +297,14 @@ def facet_search(engine: SearchEngine, schema: Schema, settings: Settings, param
         )
     facet_query = _text(params, "facetQuery", "", "invalid_facet_search_facet_query")
     q = _text(params, "q", "", "invalid_search_q")[: settings.max_query_chars]
-    request = SearchRequest(q=q, filter_query=prebuilt(schema, params.get("filter")), highlight=False)
+    search_on, fallback = _searchable(params)
+    request = SearchRequest(
+        q=q,
+        filter_query=prebuilt(schema, params.get("filter")),
+        highlight=False,
+        search_fields=schema.search_fields(search_on),
+        fallback=fallback,
+    )
     found = engine.facet_values(name, request, facet_query.strip(), MAX_VALUES_PER_FACET)
     hits = [{"value": v["value"], "count": v["count"]} for v in found["values"]]
     return {
