@@ -124,7 +124,7 @@ def test_filter_arrays_and_inner_arrays_or(index, records):
 
 
 def test_sort_paging_and_retrieve(index, records):
-    newest = sorted(records, key=lambda r: r["published_at"], reverse=True)
+    newest = sorted(records, key=lambda r: datetime.fromisoformat(r["published_at"]), reverse=True)
     page = index.search(
         "", {"sort": ["published_at:desc"], "hitsPerPage": 7, "page": 2, "attributesToRetrieve": ["slug"]}
     )
