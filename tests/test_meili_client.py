@@ -331,3 +331,35 @@ def test_attributes_to_search_on_and_matching_strategy(index, records):
     assert index.search("rates zzyzzx", {"matchingStrategy": "last"})["estimatedTotalHits"] > 0
     refused = error_of(lambda: index.search("x", {"attributesToSearchOn": ["url"]}))
     assert refused.code == "invalid_search_attributes_to_search_on"
+
+
+def test_tenant_tokens_restrict_search_to_their_rules(tmp_path: Path, served, records):
+    import time
+
+    import jwt
+    from conftest import api_client
+
+    build_index(tmp_path / "index", [SAMPLE])
+    energy = sum(1 for r in records if "energy" in r["topics"])
+    rules = {"articles": {"filter": "topics = energy"}}
+    token = jwt.encode({"searchRules": rules, "exp": int(time.time()) + 600}, "reader", algorithm="HS256")
+    expired = jwt.encode({"searchRules": rules, "exp": int(time.time()) - 10}, "reader", algorithm="HS256")
+    forged = jwt.encode({"searchRules": {"*": {}}}, "not-a-key", algorithm="HS256")
+    with api_client(tmp_path / "index", admin_key=KEY, public_key="reader") as http:
+        search = "/meili/indexes/articles/search"
+
+        def total(key: str, body: dict) -> int:
+            response = http.post(search, json=body, headers={"Authorization": f"Bearer {key}"})
+            return response.json().get("estimatedTotalHits", response.json().get("code"))
+
+        assert total(token, {}) == energy
+        assert total(token, {"filter": "topics != energy"}) == 0  # the token's filter always applies
+        assert total(token, {"filter": [["lang = en", "lang = de"]]}) <= energy
+        assert total(expired, {}) == "invalid_api_key"
+        assert total(forged, {}) == "invalid_api_key"
+        assert total("reader", {}) == 40
+    # The client sends a token as its key; one signed with the admin key works where there is no public key.
+    admin_signed = jwt.encode({"searchRules": rules}, KEY, algorithm="HS256")
+    assert (
+        meilisearch.Client(served + "/meili", admin_signed).index("articles").search("")["estimatedTotalHits"] == energy
+    )

@@ -8,7 +8,7 @@ import anyio
 from fastapi import APIRouter, Request
 
 from search_service.http.common import JSON
-from search_service.http.meili.auth import search_key
+from search_service.http.meili.auth import NO_RULES, search_key
 from search_service.http.meili.errors import bad_request, index_not_found, require_articles
 from search_service.http.meili.search import facet_search, search
 from search_service.http.meili.state import MeiliState
@@ -26,6 +26,13 @@ async def json_object(request: Request) -> Any:
     return loads(await read_body(request, MAX_SEARCH_BODY))
 
 
+def with_rules(rules: Any, given: Any) -> list[Any]:
+    """A tenant token's filter ANDed with the search's own (both strings or arrays)."""
+    own = given if isinstance(given, list) else [given] if given not in (None, "") else []
+    theirs = rules if isinstance(rules, list) else [rules]
+    return [*theirs, *own]
+
+
 def search_router(settings: Settings) -> APIRouter:
     router = APIRouter()
 
@@ -33,9 +40,11 @@ def search_router(settings: Settings) -> APIRouter:
         return request.app.state.meili
 
     async def run(request: Request, params: Any, function: Any = search) -> dict[str, Any]:
-        search_key(request, settings)
+        rules = search_key(request, settings)
         if not isinstance(params, dict):
             raise bad_request("bad_request", "The search body must be a JSON object.")
+        if rules is not NO_RULES and rules not in (None, "", []):
+            params = {**params, "filter": with_rules(rules, params.get("filter"))}
         meili = state(request)
         return await anyio.to_thread.run_sync(function, meili.engine, meili.schema, settings, params)
 

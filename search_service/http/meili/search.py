@@ -193,7 +193,7 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
         post_tag=_text(params, "highlightPostTag", "</em>", "invalid_search_highlight_post_tag"),
     )
     # A page that fits per_page pages exactly is one engine page; otherwise the first offset+limit.
-    per_page = shown if shown and offset % shown == 0 else offset + shown
+    per_page = (shown if offset % shown == 0 else offset + shown) if shown else 1
     request = SearchRequest(
         q=q,
         filter_query=prebuilt(schema, params.get("filter")),
