@@ -220,7 +220,7 @@ def test_ndjson_documents_and_strapi_s_extra_key(served, client, records):
     doc = {**new_article(records, "meili-ndjson"), "_meilisearch_id": "article-7"}
     body = (json.dumps(doc) + "\n").encode()
     response = httpx.post(
-        served + "/meili/indexes/articles/documents",
+        served + "/meili/indexes/articles/documents?primaryKey=_meilisearch_id",
         content=body,
         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/x-ndjson"},
     )

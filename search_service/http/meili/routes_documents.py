@@ -33,6 +33,9 @@ from search_service.ingest.sources import read_lines
 from search_service.settings import Settings
 
 DEFAULT_LIMIT = 20
+# `slug` is the key. strapi-plugin-meilisearch names its own `_meilisearch_id` on every addition:
+# accepted so the plugin works, the documents keyed by their slugs all the same (docs/meilisearch.md).
+ACCEPTED_PRIMARY_KEYS = (None, "", "slug", "_meilisearch_id")
 
 
 def accepted(task: Task) -> JSON:
@@ -73,7 +76,7 @@ def documents_router(settings: Settings) -> APIRouter:
         require_articles(uid)
         require_master(request, settings)
         key = request.query_params.get("primaryKey")
-        if key not in (None, "", "slug"):
+        if key not in ACCEPTED_PRIMARY_KEYS:
             raise MeiliError(
                 400,
                 "index_primary_key_already_exists",
