@@ -32,7 +32,7 @@ from search_service.search.facets import (
     top_values,
 )
 from search_service.search.freshness import FreshnessRanker, current_now
-from search_service.search.query import Expansion, ParsedQuery, QueryBuilder, parse
+from search_service.search.query import Expansion, ParsedQuery, PrebuiltFilter, QueryBuilder, parse
 from search_service.search.snippets import Highlighter, Snippets, build_matcher
 
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
@@ -40,15 +40,6 @@ HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "to
 WHOLE_TEXT = 1_000_000
 DATE_FILTER = "published_at"
 PREBUILT_FILTER = "_prebuilt"
-
-
-@dataclass(frozen=True)
-class PrebuiltFilter:
-    """A filter query built outside the engine (the Meilisearch API's filter language), ANDed with
-    the request's others; `key` (its normalized text) stands for it in cache keys."""
-
-    key: str
-    query: tantivy.Query = field(compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -236,19 +227,27 @@ class SearchEngine:
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """The results of `request`, from the cache while the index has not changed."""
+        return self.search_planned(request)[0]
+
+    def search_planned(self, request: SearchRequest) -> tuple[dict[str, Any], Plan | None]:
+        """`search`, and the plan it ran (None when answered from the cache), for a caller that asks
+        more of the same request (`highlighter`, `aggregate`) without planning it again."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
         request = self._with_now(request)
         key = (self.reader.version, self.editorial.key(request), request.cache_key)
         cached = self.cache.get(key)
         if cached is not None:
-            return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}
-        response = self._search(searcher, request, started)
+            return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}, None
+        response, plan = self._search(searcher, request, started)
         self.cache.put(key, response)
-        return response
+        return response, plan
 
-    def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
+    def _search(
+        self, searcher: tantivy.Searcher, request: SearchRequest, started: float
+    ) -> tuple[dict[str, Any], Plan]:
         plan = self.plan(request, searcher)
+        first = plan  # the all-words plan: what the words are, for callers that highlight them
         matched = "all"
         result = self._page(searcher, plan, request)
         if (
@@ -301,7 +300,7 @@ class SearchEngine:
             "freshness": self._fresh(plan, request),
             "rules": list(plan.curation.rules),
             "semantic": semantic,
-        }
+        }, first
 
     def _with_now(self, request: SearchRequest) -> SearchRequest:
         """The request with the `now` its freshness ranking uses: it is part of the cache key."""
@@ -564,15 +563,18 @@ class SearchEngine:
         )
         return searcher.search(query, 1, count=True).count
 
-    def highlighter(self, request: SearchRequest) -> Highlighter:
-        """What marks the request's words (typo corrections and synonyms included) in any text."""
-        plan = self.plan(request, self.reader.searcher())
+    def highlighter(self, request: SearchRequest, plan: Plan | None = None) -> Highlighter:
+        """What marks the request's words (typo corrections and synonyms included) in any text;
+        `plan`: the one `search_planned` ran, else the request is planned."""
+        plan = plan or self.plan(request, self.reader.searcher())
         return self._highlighter(plan, dataclasses.replace(request, highlight=True))
 
-    def aggregate(self, request: SearchRequest, aggregations: dict[str, Any]) -> dict[str, Any]:
+    def aggregate(
+        self, request: SearchRequest, aggregations: dict[str, Any], plan: Plan | None = None
+    ) -> dict[str, Any]:
         """Tantivy aggregations over every article the request matches (its words and filters)."""
         searcher = self.reader.searcher()
-        return searcher.aggregate(self.plan(request, searcher).query(), aggregations)
+        return searcher.aggregate((plan or self.plan(request, searcher)).query(), aggregations)
 
     def facet_values(self, name: str, request: SearchRequest, prefix: str = "", size: int = 10) -> dict[str, Any]:
         """One facet's values for browsing and typeahead, under the request's other filters."""

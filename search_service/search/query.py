@@ -425,3 +425,12 @@ def corrected_text(
             word = spelled[0] if spelled else fixes[0]
         words.append(word)
     return " ".join(words)
+
+
+@dataclass(frozen=True)
+class PrebuiltFilter:
+    """A filter query built outside the engine (the Meilisearch API's filter language), ANDed with
+    a request's others; `key` (its normalized text) stands for it in cache keys."""
+
+    key: str
+    query: tantivy.Query = field(compare=False, hash=False)

@@ -13,8 +13,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from search_service.search.snippets import Highlighter, merge_spans
+
 Spans = Callable[[str], list[tuple[int, int]]]
 _WORD = re.compile(r"\S+")
+
+
+def fast_spans(highlighter: Highlighter) -> Spans:
+    """`highlighter.spans`, fast on whole documents: in ASCII text only the words that start like a
+    query token can match (a stem keeps its word's first letters; a prefix match shares its first
+    three), so only those are analyzed, each distinct word once per response. Phrases and CJK
+    substrings, which need every token, and non-ASCII texts take the highlighter's full scan."""
+    matcher = highlighter.matcher
+    heads = {t[:3] for t in matcher.exact} | {p[:3] for p in matcher.prefixes}
+    if matcher.phrases or matcher.substrings or not heads:
+        return highlighter.spans
+    alternatives = "|".join(re.escape(h) for h in sorted(heads))
+    candidates = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})[A-Za-z0-9]*", re.IGNORECASE)
+    decided: dict[str, bool] = {}
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        if not text.isascii():
+            return highlighter.spans(text)
+        found = []
+        for match in candidates.finditer(text):
+            word = match.group().lower()
+            ok = decided.get(word)
+            if ok is None:
+                tokens = highlighter.analyzer.analyze(word)
+                ok = decided[word] = len(tokens) == 1 and matcher.matches(tokens[0], word)
+            if ok:
+                found.append(match.span())
+        return merge_spans(text, found)
+
+    return spans
 
 
 @dataclass(frozen=True)

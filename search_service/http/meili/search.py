@@ -18,8 +18,9 @@ from search_service.config import IndexConfig
 from search_service.http.meili.errors import bad_request
 from search_service.http.meili.filter_parser import FilterSyntaxError, Node, parse_filter_param
 from search_service.http.meili.filter_query import FilterBuilder, FilterError
-from search_service.http.meili.formatting import FormatOptions, formatted
-from search_service.search.engine import HIT_ATTRIBUTES, PrebuiltFilter, SearchEngine, SearchRequest
+from search_service.http.meili.formatting import FormatOptions, fast_spans, formatted
+from search_service.search.engine import HIT_ATTRIBUTES, Plan, SearchEngine, SearchRequest
+from search_service.search.query import PrebuiltFilter
 from search_service.settings import Settings
 
 DEFAULT_LIMIT = 20
@@ -209,10 +210,10 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
         search_fields=schema.search_fields(search_on),
         fallback=fallback,
     )
-    result = engine.search(request)
+    result, plan = engine.search_planned(request)
     raw_hits = result["hits"][offset - (request.page - 1) * request.per_page :][:shown] if shown else []
     wants_format = highlight is not None or bool(crop)
-    spans = engine.highlighter(request).spans if wants_format and q.strip() and raw_hits else None
+    spans = fast_spans(engine.highlighter(request, plan)) if wants_format and q.strip() and raw_hits else None
     hits = [_hit(engine, raw, retrieve, options, spans, wants_format, params) for raw in raw_hits]
     total = result["total"]
     out: dict[str, Any] = {"hits": hits, "query": q, "processingTimeMs": 0}
@@ -226,7 +227,7 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
     else:
         out |= {"limit": limit, "offset": offset, "estimatedTotalHits": total}
     if facets:
-        distribution, stats = _facet_results(engine, schema, request, result, facets)
+        distribution, stats = _facet_results(engine, schema, request, result, facets, plan)
         out["facetDistribution"] = distribution
         out["facetStats"] = stats
     out["processingTimeMs"] = round((time.perf_counter() - started) * 1000)
@@ -260,7 +261,12 @@ def _hit(
 
 
 def _facet_results(
-    engine: SearchEngine, schema: Schema, request: SearchRequest, result: dict[str, Any], facets: list[str]
+    engine: SearchEngine,
+    schema: Schema,
+    request: SearchRequest,
+    result: dict[str, Any],
+    facets: list[str],
+    plan: Plan | None,
 ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
     distribution: dict[str, dict[str, int]] = {}
     for name in facets:
@@ -276,7 +282,7 @@ def _facet_results(
             aggregations[f"{name}:min"] = {"min": {"field": field}}
             aggregations[f"{name}:max"] = {"max": {"field": field}}
             aggregations[f"{name}:values"] = {"terms": {"field": field, "size": MAX_VALUES_PER_FACET}}
-        found = engine.aggregate(request, aggregations)
+        found = engine.aggregate(request, aggregations, plan)
         for name in dates:
             low, high = found.get(f"{name}:min", {}).get("value"), found.get(f"{name}:max", {}).get("value")
             buckets = found.get(f"{name}:values", {}).get("buckets", [])
