@@ -65,6 +65,8 @@ class SearchRequest:
     sort_field: str | None = None  # the date field newest/oldest order by; None: the histogram field
     search_fields: frozenset[str] | None = None  # index fields the words are looked for in; None: all
     fallback: bool = True  # False: never widen an all-words query that finds few to any word
+    # Searches of one multi-search share their words' planning here (not part of the request's identity).
+    plans: dict | None = field(default=None, compare=False, hash=False)
 
     @property
     def cache_key(self) -> tuple:
@@ -76,7 +78,7 @@ class SearchRequest:
         return (*(getattr(self, f) for f in _MATCH_FIELDS), tuple(sorted(self.filters.items())))
 
 
-_REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
+_REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f not in ("filters", "plans"))
 _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", "filter_query", "search_fields")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
@@ -169,21 +171,26 @@ class SearchEngine:
     # -- planning ---------------------------------------------------------------------------
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
-        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
-        corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
-        expansions = self.editorial.expansions(parsed, corrections)
-        text_query = self.builder.build(
-            parsed,
-            require_all=require_all,
-            corrections=corrections,
-            expansions=expansions,
-            fields=request.search_fields,
-        )
+        words = (request.q, request.prefix, request.typos, request.search_fields, require_all)
+        known = request.plans.get(words) if request.plans is not None else None
+        parsed, corrections, expansions, text_query = known or self._words(request, searcher, require_all)
+        if request.plans is not None:
+            request.plans[words] = (parsed, corrections, expansions, text_query)
         curation = self.editorial.curation(request)
         text_query = self._without(text_query, curation.hidden)
         # Nothing to rank by (no words, or only excluded ones): newest first, as for browsing.
         sort = request.sort or ("relevance" if parsed.groups else "newest")
         return Plan(parsed, corrections, text_query, self.filter_queries(request), sort, expansions, curation)
+
+    def _words(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool) -> tuple:
+        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
+        corrections = self.builder.corrections(parsed, searcher, self.reader.version) if request.typos else {}
+        expansions = self.editorial.expansions(parsed, corrections)
+        fields = request.search_fields
+        query = self.builder.build(
+            parsed, require_all=require_all, corrections=corrections, expansions=expansions, fields=fields
+        )
+        return parsed, corrections, expansions, query
 
     def _without(self, query: tantivy.Query, slugs: tuple[str, ...]) -> tantivy.Query:
         if not slugs:
@@ -230,8 +237,7 @@ class SearchEngine:
         return self.search_planned(request)[0]
 
     def search_planned(self, request: SearchRequest) -> tuple[dict[str, Any], Plan | None]:
-        """`search`, and the plan it ran (None when answered from the cache), for a caller that asks
-        more of the same request (`highlighter`, `aggregate`) without planning it again."""
+        """`search`, and the plan it ran (None from the cache) for `highlighter` and `aggregate`."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
         request = self._with_now(request)
@@ -564,8 +570,7 @@ class SearchEngine:
         return searcher.search(query, 1, count=True).count
 
     def highlighter(self, request: SearchRequest, plan: Plan | None = None) -> Highlighter:
-        """What marks the request's words (typo corrections and synonyms included) in any text;
-        `plan`: the one `search_planned` ran, else the request is planned."""
+        """What marks the request's words (corrections, synonyms) in any text; `plan`: search_planned's."""
         plan = plan or self.plan(request, self.reader.searcher())
         return self._highlighter(plan, dataclasses.replace(request, highlight=True))
 

@@ -39,14 +39,14 @@ def search_router(settings: Settings) -> APIRouter:
     def state(request: Request) -> MeiliState:
         return request.app.state.meili
 
-    async def run(request: Request, params: Any, function: Any = search) -> dict[str, Any]:
+    async def run(request: Request, params: Any, function: Any = search, *shared: Any) -> dict[str, Any]:
         rules = search_key(request, settings)
         if not isinstance(params, dict):
             raise bad_request("bad_request", "The search body must be a JSON object.")
         if rules is not NO_RULES and rules not in (None, "", []):
             params = {**params, "filter": with_rules(rules, params.get("filter"))}
         meili = state(request)
-        return await anyio.to_thread.run_sync(function, meili.engine, meili.schema, settings, params)
+        return await anyio.to_thread.run_sync(function, meili.engine, meili.schema, settings, params, *shared)
 
     @router.post("/indexes/{uid}/search", summary="Search (Meilisearch)")
     async def post_search(request: Request, uid: str) -> JSON:
@@ -78,6 +78,7 @@ def search_router(settings: Settings) -> APIRouter:
                 "invalid_multi_search_federation", "Federated search is not supported: there is one index."
             )
         results = []
+        plans: dict = {}  # instant-meilisearch repeats the words with other filters: planned once
         for position, query in enumerate(body["queries"]):
             if not isinstance(query, dict):
                 raise bad_request("invalid_multi_search_queries", f"Inside `.queries[{position}]`: expected an object.")
@@ -89,7 +90,7 @@ def search_router(settings: Settings) -> APIRouter:
                     else bad_request("missing_index_uid", f"Inside `.queries[{position}]`: missing field `indexUid`.")
                 )
             try:
-                results.append({"indexUid": uid, **await run(request, query)})
+                results.append({"indexUid": uid, **await run(request, query, search, plans)})
             except Exception as exc:
                 if hasattr(exc, "message"):
                     exc.message = f"Inside `.queries[{position}]`: {exc.message}"

@@ -165,8 +165,11 @@ def _crop(params: dict[str, Any]) -> dict[str, int | None]:
     return out
 
 
-def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
-    """One search with Meilisearch's parameters, answered with Meilisearch's response."""
+def search(
+    engine: SearchEngine, schema: Schema, settings: Settings, params: dict[str, Any], plans: dict | None = None
+) -> dict[str, Any]:
+    """One search with Meilisearch's parameters, answered with Meilisearch's response; `plans` is
+    shared by the searches of one multi-search (the same words are planned once)."""
     started = time.perf_counter()
     q = _text(params, "q", "", "invalid_search_q")[: settings.max_query_chars]
     search_on, fallback = _searchable(params)
@@ -209,6 +212,7 @@ def search(engine: SearchEngine, schema: Schema, settings: Settings, params: dic
         highlight=False,
         search_fields=schema.search_fields(search_on),
         fallback=fallback,
+        plans=plans,
     )
     result, plan = engine.search_planned(request)
     raw_hits = result["hits"][offset - (request.page - 1) * request.per_page :][:shown] if shown else []
@@ -281,12 +285,11 @@ def _facet_results(
             field = schema.dates[name]
             aggregations[f"{name}:min"] = {"min": {"field": field}}
             aggregations[f"{name}:max"] = {"max": {"field": field}}
-            aggregations[f"{name}:values"] = {"terms": {"field": field, "size": MAX_VALUES_PER_FACET}}
         found = engine.aggregate(request, aggregations, plan)
         for name in dates:
             low, high = found.get(f"{name}:min", {}).get("value"), found.get(f"{name}:max", {}).get("value")
-            buckets = found.get(f"{name}:values", {}).get("buckets", [])
-            distribution[name] = {str(int(b["key"])): b["doc_count"] for b in buckets}
+            # Dates are to the second: their values' counts (ones) say nothing; range widgets read the stats.
+            distribution[name] = {}
             if low is not None and high is not None:
                 stats[name] = {"min": low, "max": high}
     return distribution, stats
