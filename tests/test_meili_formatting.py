@@ -46,3 +46,11 @@ def test_formatted_keeps_every_attribute_and_stringifies_numbers():
         "flag": "true",
         "x": None,
     }
+
+
+def test_fast_spans_find_words_that_fold_to_the_query(sample_index):
+    engine = engine_for(sample_index.index_dir, sample_index.config)
+    text = "À Zürich, l'École et les élections — naïve cafés; ZURICH ecole café_bar Élan"
+    for q in ("zurich ecole", "election cafe", "elan", "naive"):
+        highlighter = engine.highlighter(SearchRequest(q=q, prefix=True, typos=False))
+        assert fast_spans(highlighter)(text) == highlighter.spans(text) != [], q

@@ -20,21 +20,21 @@ _WORD = re.compile(r"\S+")
 
 
 def fast_spans(highlighter: Highlighter) -> Spans:
-    """`highlighter.spans`, fast on whole documents: in ASCII text only the words that start like a
-    query token can match (a stem keeps its word's first letters; a prefix match shares its first
-    three), so only those are analyzed, each distinct word once per response. Phrases and CJK
-    substrings, which need every token, and non-ASCII texts take the highlighter's full scan."""
+    """`highlighter.spans`, fast on whole documents: only words that start like a query token can
+    match (a stem keeps its word's first letters; a prefix match shares its first three), or
+    whose first letters are not ASCII (folding may make them so), so only those are analyzed, each
+    distinct word once per response. Phrases and CJK substrings, which need every token, take the
+    highlighter's full scan."""
     matcher = highlighter.matcher
     heads = {t[:3] for t in matcher.exact} | {p[:3] for p in matcher.prefixes}
     if matcher.phrases or matcher.substrings or not heads:
         return highlighter.spans
     alternatives = "|".join(re.escape(h) for h in sorted(heads))
-    candidates = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})[A-Za-z0-9]*", re.IGNORECASE)
+    # A word: letters and digits, as the simple tokenizer cuts them.
+    candidates = re.compile(rf"(?<![^\W_])(?:{alternatives}|[^\W_]{{0,2}}(?=[^\W_])[^\x00-\x7f])[^\W_]*", re.IGNORECASE)
     decided: dict[str, bool] = {}
 
     def spans(text: str) -> list[tuple[int, int]]:
-        if not text.isascii():
-            return highlighter.spans(text)
         found = []
         for match in candidates.finditer(text):
             word = match.group().lower()
