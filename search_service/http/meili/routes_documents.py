@@ -25,6 +25,7 @@ from search_service.errors import InvalidJSONError, PayloadTooLargeError
 from search_service.http.common import JSON
 from search_service.http.meili.auth import require_master
 from search_service.http.meili.errors import MeiliError, bad_request, require_articles
+from search_service.http.meili.params import DocumentId, IndexUid, TaskUid
 from search_service.http.meili.search import prebuilt
 from search_service.http.meili.state import MeiliState
 from search_service.http.meili.tasks import STATUSES, Task
@@ -72,7 +73,7 @@ def documents_router(settings: Settings) -> APIRouter:
             )
         return documents
 
-    async def add(request: Request, uid: str, merge: bool) -> JSON:
+    async def add(request: Request, uid: IndexUid, merge: bool) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         key = request.query_params.get("primaryKey")
@@ -90,11 +91,11 @@ def documents_router(settings: Settings) -> APIRouter:
         )
 
     @router.post("/indexes/{uid}/documents", status_code=202, summary="Add or replace documents (Meilisearch)")
-    async def add_documents(request: Request, uid: str) -> JSON:
+    async def add_documents(request: Request, uid: IndexUid) -> JSON:
         return await add(request, uid, merge=False)
 
     @router.put("/indexes/{uid}/documents", status_code=202, summary="Add or update documents (Meilisearch)")
-    async def update_documents(request: Request, uid: str) -> JSON:
+    async def update_documents(request: Request, uid: IndexUid) -> JSON:
         return await add(request, uid, merge=True)
 
     async def delete(
@@ -104,13 +105,13 @@ def documents_router(settings: Settings) -> APIRouter:
         return accepted(task)
 
     @router.delete("/indexes/{uid}/documents/{slug}", status_code=202, summary="Delete one document (Meilisearch)")
-    async def delete_document(request: Request, uid: str, slug: str) -> JSON:
+    async def delete_document(request: Request, uid: IndexUid, slug: DocumentId) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         return await delete(request, {"ids": [slug]}, {"providedIds": 1, "deletedDocuments": None})
 
     @router.post("/indexes/{uid}/documents/delete-batch", status_code=202, summary="Delete documents by id")
-    async def delete_batch(request: Request, uid: str) -> JSON:
+    async def delete_batch(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         media_type(request, (JSON_TYPE,))
@@ -122,7 +123,7 @@ def documents_router(settings: Settings) -> APIRouter:
         )
 
     @router.post("/indexes/{uid}/documents/delete", status_code=202, summary="Delete documents by filter")
-    async def delete_by_filter(request: Request, uid: str) -> JSON:
+    async def delete_by_filter(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         media_type(request, (JSON_TYPE,))
@@ -134,13 +135,13 @@ def documents_router(settings: Settings) -> APIRouter:
         return await delete(request, {"filter": body["filter"]}, details)
 
     @router.delete("/indexes/{uid}/documents", status_code=202, summary="Delete every document (Meilisearch)")
-    async def delete_all(request: Request, uid: str) -> JSON:
+    async def delete_all(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         return await delete(request, {"filter": None}, {"deletedDocuments": None})
 
     @router.get("/indexes/{uid}/documents/{slug}", summary="One document (Meilisearch)")
-    async def get_document(request: Request, uid: str, slug: str) -> JSON:
+    async def get_document(request: Request, uid: IndexUid, slug: DocumentId) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         found = await anyio.to_thread.run_sync(state(request).engine.article, slug)
@@ -149,7 +150,7 @@ def documents_router(settings: Settings) -> APIRouter:
         return JSON(_fields(found, _field_list(request.query_params.get("fields"))))
 
     @router.get("/indexes/{uid}/documents", summary="List documents (Meilisearch)")
-    async def get_documents(request: Request, uid: str) -> JSON:
+    async def get_documents(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         params = dict(request.query_params)
@@ -157,7 +158,7 @@ def documents_router(settings: Settings) -> APIRouter:
         return JSON(await anyio.to_thread.run_sync(list_documents, state(request), params))
 
     @router.post("/indexes/{uid}/documents/fetch", summary="List documents, parameters in the body")
-    async def fetch_documents(request: Request, uid: str) -> JSON:
+    async def fetch_documents(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
         media_type(request, (JSON_TYPE,))
@@ -167,7 +168,7 @@ def documents_router(settings: Settings) -> APIRouter:
         return JSON(await anyio.to_thread.run_sync(list_documents, state(request), body))
 
     @router.get("/tasks/{task_uid}", summary="One task (Meilisearch)")
-    async def get_task(request: Request, task_uid: str) -> JSON:
+    async def get_task(request: Request, task_uid: TaskUid) -> JSON:
         require_master(request, settings)
         task = await anyio.to_thread.run_sync(state(request).tasks.get, int(task_uid)) if task_uid.isdigit() else None
         if task is None:

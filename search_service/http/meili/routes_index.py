@@ -17,6 +17,7 @@ from search_service.config import IndexConfig
 from search_service.http.common import JSON
 from search_service.http.meili.auth import require_master
 from search_service.http.meili.errors import MeiliError, bad_request, index_not_found, require_articles
+from search_service.http.meili.params import IndexUid, SettingName
 from search_service.http.meili.routes_documents import accepted
 from search_service.http.meili.routes_search import json_object
 from search_service.http.meili.settings_view import ROUTES, check_change, fixed_settings, synonym_groups, synonyms_out
@@ -75,7 +76,7 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         return JSON({"results": [view], "offset": 0, "limit": 20, "total": 1})
 
     @router.get("/indexes/{uid}", summary="The articles index (Meilisearch)")
-    async def get_index(request: Request, uid: str) -> JSON:
+    async def get_index(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         return JSON(await anyio.to_thread.run_sync(index_view, state(request)))
@@ -98,7 +99,7 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         return accepted(task)
 
     @router.patch("/indexes/{uid}", status_code=202, summary="Update the index: only primaryKey `slug`")
-    async def update_index(request: Request, uid: str) -> JSON:
+    async def update_index(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         body = await json_object(request)
@@ -110,7 +111,7 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         return accepted(state(request).enqueue("indexUpdate", {}, {"primaryKey": "slug"}))
 
     @router.delete("/indexes/{uid}", status_code=202, summary="Delete the index: deletes every article (admin)")
-    async def delete_index(request: Request, uid: str) -> JSON:
+    async def delete_index(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         if uid != "articles":
             raise index_not_found(uid)
@@ -136,7 +137,7 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         )
 
     @router.get("/indexes/{uid}/stats", summary="Index stats (Meilisearch)")
-    async def stats_one(request: Request, uid: str) -> JSON:
+    async def stats_one(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         return JSON(await anyio.to_thread.run_sync(index_stats, state(request)))
@@ -160,13 +161,13 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         return accepted(meili.enqueue("settingsUpdate", payload, changes))
 
     @router.get("/indexes/{uid}/settings", summary="Settings (Meilisearch)")
-    async def get_settings(request: Request, uid: str) -> JSON:
+    async def get_settings(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         return JSON(current(state(request)))
 
     @router.patch("/indexes/{uid}/settings", status_code=202, summary="Update settings: synonyms (Meilisearch)")
-    async def patch_settings(request: Request, uid: str) -> JSON:
+    async def patch_settings(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         body = await json_object(request)
@@ -175,31 +176,33 @@ def index_router(settings: Settings, config: IndexConfig) -> APIRouter:
         return update(request, body)
 
     @router.delete("/indexes/{uid}/settings", status_code=202, summary="Reset settings: no synonyms")
-    async def reset_settings(request: Request, uid: str) -> JSON:
+    async def reset_settings(request: Request, uid: IndexUid) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         return update(request, {"synonyms": None})
 
     @router.get("/indexes/{uid}/settings/{name}", summary="One setting (Meilisearch)")
-    async def get_setting(request: Request, uid: str, name: str) -> JSON:
+    async def get_setting(request: Request, uid: IndexUid, name: SettingName) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         key = _setting(name)
         return JSON(current(state(request))[key])
 
-    async def set_setting(request: Request, uid: str, name: str) -> JSON:
+    async def set_setting(request: Request, uid: IndexUid, name: SettingName) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         key = _setting(name)
         return update(request, {key: await json_object(request)})
 
     @router.delete("/indexes/{uid}/settings/{name}", status_code=202, summary="Reset one setting")
-    async def reset_setting(request: Request, uid: str, name: str) -> JSON:
+    async def reset_setting(request: Request, uid: IndexUid, name: SettingName) -> JSON:
         require_master(request, settings)
         require_articles(uid)
         return update(request, {_setting(name): None})
 
-    router.add_api_route("/indexes/{uid}/settings/{name}", set_setting, methods=["PUT", "PATCH"], status_code=202)
+    for method in ("PUT", "PATCH"):  # clients use either, depending on the setting
+        path = "/indexes/{uid}/settings/{name}"
+        router.add_api_route(path, set_setting, methods=[method], status_code=202, name=f"{method.lower()}_setting")
     return router
 
 

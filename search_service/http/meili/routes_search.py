@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from search_service.http.common import JSON
 from search_service.http.meili.auth import NO_RULES, search_key
 from search_service.http.meili.errors import bad_request, index_not_found, require_articles
+from search_service.http.meili.params import IndexUid
 from search_service.http.meili.search import facet_search, search
 from search_service.http.meili.state import MeiliState
 from search_service.http.routes.writes import JSON_TYPE, loads, media_type, read_body
@@ -49,12 +50,12 @@ def search_router(settings: Settings) -> APIRouter:
         return await anyio.to_thread.run_sync(function, meili.engine, meili.schema, settings, params, *shared)
 
     @router.post("/indexes/{uid}/search", summary="Search (Meilisearch)")
-    async def post_search(request: Request, uid: str) -> JSON:
+    async def post_search(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         return JSON(await run(request, await json_object(request)))
 
     @router.get("/indexes/{uid}/search", summary="Search with query parameters (Meilisearch)")
-    async def get_search(request: Request, uid: str) -> JSON:
+    async def get_search(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         params: dict[str, Any] = dict(request.query_params)
         for name in _BOOLEANS:
@@ -63,7 +64,7 @@ def search_router(settings: Settings) -> APIRouter:
         return JSON(await run(request, params))
 
     @router.post("/indexes/{uid}/facet-search", summary="Search a facet's values (Meilisearch)")
-    async def post_facet_search(request: Request, uid: str) -> JSON:
+    async def post_facet_search(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         return JSON(await run(request, await json_object(request), facet_search))
 
