@@ -4,12 +4,15 @@ its documents (the restarted server runs it to `succeeded`)."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
 import httpx
 import meilisearch
 from conftest import SAMPLE, ServeProcess, build_index, load_seed
+
+from search_service.http.meili.tasks import TaskStore
 
 KEY = "tasks-master-key"
 
@@ -57,3 +60,22 @@ def test_kill_9_right_after_the_202_loses_no_task_and_no_document(tmp_path: Path
         assert found_by_fresh_connections(restarted.url, [a["slug"] for a in batch]) == {200}
     finally:
         restarted.stop()
+
+
+def test_tasks_run_one_at_a_time_in_order_and_a_dead_owner_s_task_runs_again(tmp_path: Path):
+    store = TaskStore(tmp_path / "tasks.sqlite3")
+    first = store.enqueue("documentDeletion", {"ids": ["a"]}, {"providedIds": 1})
+    second = store.enqueue("documentDeletion", {"ids": ["b"]}, {"providedIds": 1})
+    claimed = store.claim()
+    assert claimed.uid == first.uid and claimed.status == "processing" and claimed.payload == {"ids": ["a"]}
+    assert store.claim() is None  # this (live) process is running one
+    store.finish(first.uid, {"providedIds": 1, "deletedDocuments": 1}, None)
+    assert store.get(first.uid).view()["status"] == "succeeded"
+    assert store.claim().uid == second.uid
+    # The process running it dies (a pid that is not running): the next claim takes it again.
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE tasks SET owner = '999999999:1' WHERE uid = ?", (second.uid,))
+    again = TaskStore(store.path).claim()
+    assert again.uid == second.uid and again.payload == {"ids": ["b"]}
+    tasks, total, following = store.list(10, None, ["processing"], [], [])
+    assert [t.uid for t in tasks] == [second.uid] and total == 1 and following is None

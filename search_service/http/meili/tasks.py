@@ -156,6 +156,8 @@ class TaskStore:
     def claim(self) -> Task | None:
         """The oldest enqueued task, now `processing` and owned by this process; None when there is
         none, or another live process is running one (tasks run one at a time, in order)."""
+        if not self.pending():  # the common case, answered without taking the write lock
+            return None
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
