@@ -5,6 +5,7 @@ tasks, synonyms, settings, and every error code the clients parse."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -363,3 +364,22 @@ def test_tenant_tokens_restrict_search_to_their_rules(tmp_path: Path, served, re
     assert (
         meilisearch.Client(served + "/meili", admin_signed).index("articles").search("")["estimatedTotalHits"] == energy
     )
+
+
+def test_a_task_behind_a_rebuild_is_journaled_and_succeeds_once_applied(tmp_path: Path, records):
+    from search_service.index.store import IndexStore
+
+    index_dir = build_index(tmp_path / "index", [SAMPLE]).index_dir
+    settings = Settings(index_dir=index_dir, admin_key=KEY, search_budget_ms=60_000, write_lock_wait_s=0.2)
+    with serve_in_thread(create_app(settings)) as url:
+        client = meilisearch.Client(url + "/meili", KEY)
+        with IndexStore(index_dir).writer_lock():  # as a full rebuild holds it
+            info = client.index("articles").add_documents([new_article(records, "meili-journaled")])
+            deadline = time.monotonic() + 5
+            while not list((index_dir / "journal").glob("*.json")):
+                assert time.monotonic() < deadline, "the write was not journaled"
+                time.sleep(0.05)
+            assert client.get_task(info.task_uid).status == "processing"
+        task = client.wait_for_task(info.task_uid, timeout_in_ms=15_000)
+        assert task.status == "succeeded" and task.details["indexedDocuments"] == 1
+        assert client.index("articles").get_document("meili-journaled").slug == "meili-journaled"
