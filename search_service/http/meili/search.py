@@ -165,27 +165,36 @@ def _crop(params: dict[str, Any]) -> dict[str, int | None]:
     return out
 
 
-def search(
-    engine: SearchEngine, schema: Schema, settings: Settings, params: dict[str, Any], plans: dict | None = None
-) -> dict[str, Any]:
-    """One search with Meilisearch's parameters, answered with Meilisearch's response; `plans` is
-    shared by the searches of one multi-search (the same words are planned once)."""
-    started = time.perf_counter()
-    q = _text(params, "q", "", "invalid_search_q")[: settings.max_query_chars]
-    search_on, fallback = _searchable(params)
-    paged = params.get("page") is not None or params.get("hitsPerPage") is not None
-    if paged:
-        hits_per_page = _int(params, "hitsPerPage", DEFAULT_LIMIT, "invalid_search_hits_per_page")
+@dataclass(frozen=True)
+class Paging:
+    """limit/offset, or hitsPerPage/page (then the response has page fields instead)."""
+
+    offset: int
+    limit: int
+    shown: int  # hits returned: none past the deepest hit a client may page to (Meilisearch's maxTotalHits)
+    hits_per_page: int | None = None
+    page: int | None = None
+
+    @classmethod
+    def read(cls, params: dict[str, Any], max_depth: int) -> Paging:
+        if params.get("page") is None and params.get("hitsPerPage") is None:
+            offset = _int(params, "offset", 0, "invalid_search_offset")
+            limit = _int(params, "limit", DEFAULT_LIMIT, "invalid_search_limit")
+            return cls(offset, limit, max(0, min(limit, max_depth - offset)))
+        per_page = _int(params, "hitsPerPage", DEFAULT_LIMIT, "invalid_search_hits_per_page")
         page = _int(params, "page", 1, "invalid_search_page")
-        offset, limit = max(page - 1, 0) * hits_per_page, hits_per_page if page > 0 else 0
-    else:
-        offset = _int(params, "offset", 0, "invalid_search_offset")
-        limit = _int(params, "limit", DEFAULT_LIMIT, "invalid_search_limit")
-    # Past the deepest hit a client may page to, hits stop (Meilisearch's maxTotalHits does the same).
-    shown = max(0, min(limit, settings.max_page_depth - offset))
-    sort, sort_field = _sort(params, schema)
-    facets = _facets(params, schema)
-    retrieve = _strings(params, "attributesToRetrieve", "invalid_search_attributes_to_retrieve") or ["*"]
+        offset, limit = max(page - 1, 0) * per_page, per_page if page > 0 else 0
+        return cls(offset, limit, max(0, min(limit, max_depth - offset)), per_page, page)
+
+    def counts(self, total: int) -> dict[str, int]:
+        if self.hits_per_page is None:
+            return {"limit": self.limit, "offset": self.offset, "estimatedTotalHits": total}
+        pages = math.ceil(total / self.hits_per_page) if self.hits_per_page else 0
+        return {"hitsPerPage": self.hits_per_page, "page": self.page, "totalPages": pages, "totalHits": total}
+
+
+def _format_options(params: dict[str, Any]) -> tuple[FormatOptions, bool]:
+    """How `_formatted` is made, and whether it is asked for at all."""
     highlight = _strings(params, "attributesToHighlight", "invalid_search_attributes_to_highlight")
     crop = _crop(params)
     options = FormatOptions(
@@ -196,6 +205,23 @@ def search(
         pre_tag=_text(params, "highlightPreTag", "<em>", "invalid_search_highlight_pre_tag"),
         post_tag=_text(params, "highlightPostTag", "</em>", "invalid_search_highlight_post_tag"),
     )
+    return options, highlight is not None or bool(crop)
+
+
+def search(
+    engine: SearchEngine, schema: Schema, settings: Settings, params: dict[str, Any], plans: dict | None = None
+) -> dict[str, Any]:
+    """One search with Meilisearch's parameters, answered with Meilisearch's response; `plans` is
+    shared by the searches of one multi-search (the same words are planned once)."""
+    started = time.perf_counter()
+    q = _text(params, "q", "", "invalid_search_q")[: settings.max_query_chars]
+    search_on, fallback = _searchable(params)
+    paging = Paging.read(params, settings.max_page_depth)
+    offset, shown = paging.offset, paging.shown
+    sort, sort_field = _sort(params, schema)
+    facets = _facets(params, schema)
+    retrieve = _strings(params, "attributesToRetrieve", "invalid_search_attributes_to_retrieve") or ["*"]
+    options, wants_format = _format_options(params)
     # A page that fits per_page pages exactly is one engine page; otherwise the first offset+limit.
     per_page = (shown if offset % shown == 0 else offset + shown) if shown else 1
     request = SearchRequest(
@@ -216,20 +242,11 @@ def search(
     )
     result, plan = engine.search_planned(request)
     raw_hits = result["hits"][offset - (request.page - 1) * request.per_page :][:shown] if shown else []
-    wants_format = highlight is not None or bool(crop)
     spans = fast_spans(engine.highlighter(request, plan)) if wants_format and q.strip() and raw_hits else None
     hits = [_hit(engine, raw, retrieve, options, spans, wants_format, params) for raw in raw_hits]
     total = result["total"]
     out: dict[str, Any] = {"hits": hits, "query": q, "processingTimeMs": 0}
-    if paged:
-        out |= {
-            "hitsPerPage": hits_per_page,
-            "page": page,
-            "totalPages": math.ceil(total / hits_per_page) if hits_per_page else 0,
-            "totalHits": total,
-        }
-    else:
-        out |= {"limit": limit, "offset": offset, "estimatedTotalHits": total}
+    out |= paging.counts(total)
     if facets:
         distribution, stats = _facet_results(engine, schema, request, result, facets, plan)
         out["facetDistribution"] = distribution
