@@ -383,3 +383,26 @@ def test_a_task_behind_a_rebuild_is_journaled_and_succeeds_once_applied(tmp_path
         task = client.wait_for_task(info.task_uid, timeout_in_ms=15_000)
         assert task.status == "succeeded" and task.details["indexedDocuments"] == 1
         assert client.index("articles").get_document("meili-journaled").slug == "meili-journaled"
+
+
+def test_get_search_takes_the_parameters_in_the_query_string(served, index):
+    response = httpx.get(
+        served + "/meili/indexes/articles/search",
+        params={"q": "oil", "filter": "topics = energy", "facets": "topics", "attributesToRetrieve": "slug,title"},
+    )
+    body = response.json()
+    posted = index.search("oil", {"filter": "topics = energy", "facets": ["topics"]})
+    assert response.status_code == 200 and body["estimatedTotalHits"] == posted["estimatedTotalHits"] > 0
+    assert body["facetDistribution"] == posted["facetDistribution"]
+    assert all(set(hit) == {"slug", "title"} for hit in body["hits"])
+
+
+def test_deleting_the_index_deletes_every_article_and_keeps_the_index(tmp_path: Path):
+    build_index(tmp_path / "index", [SAMPLE])
+    settings = Settings(index_dir=tmp_path / "index", admin_key=KEY, search_budget_ms=60_000)
+    with serve_in_thread(create_app(settings)) as url:
+        client = meilisearch.Client(url + "/meili", KEY)
+        task = client.wait_for_task(client.index("articles").delete().task_uid, timeout_in_ms=20_000)
+        assert task.type == "indexDeletion" and task.status == "succeeded" and task.details["deletedDocuments"] == 40
+        assert client.index("articles").get_stats().number_of_documents == 0
+        assert client.get_index("articles").uid == "articles"
