@@ -3,11 +3,19 @@ highlighter marks, and highlight and crop put tags and markers where Meilisearch
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from conftest import SAMPLE, engine_for, read_jsonl
+from conftest import SAMPLE, build_index, engine_for, read_jsonl
 
 from search_service.http.meili.formatting import FormatOptions, fast_spans, format_text, formatted
 from search_service.search.engine import SearchRequest
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    built = build_index(tmp_path_factory.mktemp("formatting") / "index", [SAMPLE])
+    return engine_for(built.index_dir, built.config)
 
 
 @pytest.mark.parametrize(
@@ -15,8 +23,7 @@ from search_service.search.engine import SearchRequest
     ["oil prices", "inflation rate", "centr", "interst rates", "ai", "bank of england", "energy 2026", "x"],
 )
 @pytest.mark.parametrize("prefix", [False, True])
-def test_fast_spans_mark_what_the_engine_highlighter_marks(sample_index, q, prefix):
-    engine = engine_for(sample_index.index_dir, sample_index.config)
+def test_fast_spans_mark_what_the_engine_highlighter_marks(engine, q, prefix):
     highlighter = engine.highlighter(SearchRequest(q=q, prefix=prefix))
     fast = fast_spans(highlighter)
     for record in read_jsonl(SAMPLE):
@@ -48,8 +55,7 @@ def test_formatted_keeps_every_attribute_and_stringifies_numbers():
     }
 
 
-def test_fast_spans_find_words_that_fold_to_the_query(sample_index):
-    engine = engine_for(sample_index.index_dir, sample_index.config)
+def test_fast_spans_find_words_that_fold_to_the_query(engine):
     text = "À Zürich, l'École et les élections — naïve cafés; ZURICH ecole café_bar Élan"
     for q in ("zurich ecole", "election cafe", "elan", "naive"):
         highlighter = engine.highlighter(SearchRequest(q=q, prefix=True, typos=False))
