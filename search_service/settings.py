@@ -19,6 +19,16 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     admin_key: str | None = Field(None, description="Bearer key for admin endpoints; unset disables them.")
+    public_key: str | None = Field(
+        None, description="Search-only key of the Meilisearch API (/meili); unset: search needs no key."
+    )
+    meili_prefix: str = Field(
+        "/meili", pattern=r"^(/[A-Za-z0-9_.-]+)+$", description="Where the Meilisearch API is mounted."
+    )
+    meili_tasks_db: Path | None = Field(
+        None,
+        description="The Meilisearch API's task table (SQLite); default <index dir>-tasks.sqlite3 beside the index.",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; empty is off.")
     writer_heap_mb: int = Field(256, ge=16, le=4096, description="Tantivy writer memory budget.")
     writer_threads: int = Field(2, ge=1, le=16, description="Tantivy indexing threads.")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import tantivy
 
@@ -180,6 +182,91 @@ def read_pointer(index_dir: str | Path) -> dict[str, Any]:
 def cli_env() -> dict[str, str]:
     """The environment for a CLI subprocess, without any SEARCH_* setting of the developer's."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+
+
+# -- a served app in its own processes ----------------------------------------------------------
+
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServeProcess:
+    """`search-service serve --workers 2` in its own process group, logging JSON lines to a file.
+
+    `env` adds SEARCH_* settings (an empty value removes one)."""
+
+    def __init__(self, index_dir: Path, log_path: Path, **env: str) -> None:
+        self.index_dir = index_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.env = {k: v for k, v in (cli_env() | env).items() if v != ""}
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServeProcess:
+        argv = [*CLI, "serve", "--workers", "2", "--port", str(self.port), "--index-dir", str(self.index_dir)]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"server exited: {self.log_path.read_text()[-3000:]}"
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200 and self.workers_up():
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not up after {START_TIMEOUT_S} s: {self.log_path.read_text()[-3000:]}")
+
+    def workers_up(self) -> bool:
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        except OSError:
+            return False
+        return len(children) >= 2  # uvicorn's supervisor and its two workers
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group at once: no worker gets to finish anything."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+    def served_by(self) -> dict[str, int]:
+        """request id -> pid of the worker that answered it, from the JSON access log."""
+        out = {}
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("msg") == "request":
+                    out[entry["request_id"]] = entry["pid"]
+        return out
+
+    def log_entries(self, msg: str) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e.get("msg") == msg]
 
 
 # -- fixtures -----------------------------------------------------------------------------------

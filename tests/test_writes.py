@@ -8,8 +8,6 @@ writes), and writes that arrive while a full CLI rebuild holds the writer lock.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -20,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BAD, CLI, REUTERS, SAMPLE, build_index, cli_env, live_slugs, load_seed, read_jsonl
+from conftest import BAD, CLI, REUTERS, SAMPLE, ServeProcess, build_index, cli_env, live_slugs, load_seed, read_jsonl
 
 from search_service.config import load_config
 from search_service.index.indexer import Indexer
@@ -34,89 +32,15 @@ NDJSON = {"Content-Type": "application/x-ndjson"}
 MAX_WRITE_MB = 8
 MAX_WRITE_RECORDS = 500
 JSON_H = {"Content-Type": "application/json"}
-START_TIMEOUT_S = 60.0
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`search-service serve --workers 2` in its own process group, logging JSON lines to a file."""
+class Server(ServeProcess):
+    """`search-service serve --workers 2` with the write API's key and limits of these tests."""
 
     def __init__(self, index_dir: Path, log_path: Path, **env: str) -> None:
-        self.index_dir = index_dir
-        self.log_path = log_path
-        self.port = free_port()
-        self.env = cli_env() | {"SEARCH_ADMIN_KEY": KEY, "SEARCH_MAX_WRITE_MB": str(MAX_WRITE_MB)} | env
-        self.env["SEARCH_MAX_WRITE_RECORDS"] = self.env.get("SEARCH_MAX_WRITE_RECORDS", str(MAX_WRITE_RECORDS))
-        self.env = {k: v for k, v in self.env.items() if v != ""}
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        argv = [*CLI, "serve", "--workers", "2", "--port", str(self.port), "--index-dir", str(self.index_dir)]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"server exited: {self.log_path.read_text()[-3000:]}"
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200 and self.workers_up():
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not up after {START_TIMEOUT_S} s: {self.log_path.read_text()[-3000:]}")
-
-    def workers_up(self) -> bool:
-        try:
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        except OSError:
-            return False
-        return len(children) >= 2  # uvicorn's supervisor and its two workers
-
-    def kill9(self) -> None:
-        """SIGKILL the whole process group at once: no worker gets to finish anything."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-
-    def served_by(self) -> dict[str, int]:
-        """request id -> pid of the worker that answered it, from the JSON access log."""
-        out = {}
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                entry = json.loads(line)
-                if entry.get("msg") == "request":
-                    out[entry["request_id"]] = entry["pid"]
-        return out
-
-    def log_entries(self, msg: str) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e.get("msg") == msg]
+        env = {"SEARCH_ADMIN_KEY": KEY, "SEARCH_MAX_WRITE_MB": str(MAX_WRITE_MB)} | env
+        env["SEARCH_MAX_WRITE_RECORDS"] = env.get("SEARCH_MAX_WRITE_RECORDS", str(MAX_WRITE_RECORDS))
+        super().__init__(index_dir, log_path, **env)
 
 
 @pytest.fixture

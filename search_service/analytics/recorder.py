@@ -25,8 +25,9 @@ import orjson
 
 from search_service.analytics import store
 from search_service.errors import InvalidParameterError, NotFoundError, TooManyRequestsError
+from search_service.index.document import iso
 from search_service.normalize import normalize_query
-from search_service.search.engine import SearchRequest, iso
+from search_service.search.engine import SearchRequest
 from search_service.settings import Settings
 
 log = logging.getLogger("search_service.analytics")

@@ -11,6 +11,7 @@ from search_service.analytics.recorder import Analytics
 from search_service.config import IndexConfig, load_config
 from search_service.http.common import JSON
 from search_service.http.errors import add_error_handlers
+from search_service.http.meili import add_meili_routes
 from search_service.http.observability import RequestMiddleware, configure_logging
 from search_service.http.routes.analytics import add_analytics_routes
 from search_service.http.routes.docs import add_docs
@@ -60,9 +61,16 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
         redoc_url=None,
     )
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"])
+        # The Meilisearch clients POST JSON searches with their own headers (preflighted).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Meilisearch-Client"],
+            max_age=600,
+        )
     app.add_middleware(RequestMiddleware, access_log=settings.access_log)
-    add_error_handlers(app)
+    add_error_handlers(app, settings.meili_prefix)
     add_search_routes(app, settings, config)
     add_operations_routes(app, settings)
     add_editorial_routes(app, settings, config)
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     add_pages(app)
     add_docs(app)
     add_analytics_routes(app, settings)
+    add_meili_routes(app, settings, config)
     return app
 
 

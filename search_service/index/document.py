@@ -88,3 +88,18 @@ def stored_article(config: IndexConfig, doc: tantivy.Document) -> dict[str, Any]
 
 def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public_article(article: dict[str, Any]) -> dict[str, Any]:
+    """A stored article as the API returns it: the import format, dates in ISO 8601 UTC."""
+    out = {k: v for k, v in article.items() if k != "body_text"}
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = iso(value)
+    return out

@@ -19,7 +19,7 @@ import tantivy
 
 from search_service.cache import LRUCache
 from search_service.config import IndexConfig
-from search_service.index.document import stored_article
+from search_service.index.document import iso, public_article, stored_article
 from search_service.index.reader import IndexReader
 from search_service.search.controls import EditorialControls
 from search_service.search.curation import NO_CURATION, CuratedPage, Curation, mark_pinned, page_layout, pin_slots
@@ -33,7 +33,8 @@ from search_service.search.facets import (
     top_values,
 )
 from search_service.search.freshness import FreshnessRanker, current_now
-from search_service.search.query import Expansion, ParsedQuery, QueryBuilder, parse
+from search_service.search.query import Expansion, ParsedQuery, PrebuiltFilter, QueryBuilder, parse
+from search_service.search.related import RelatedArticles
 from search_service.search.snippets import Highlighter, Snippets, build_matcher
 from search_service.search.spelling import Spelling
 from search_service.search.tiers import TieredPage, tiered_page
@@ -42,6 +43,7 @@ HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "to
 # Snippet length that keeps a whole title.
 WHOLE_TEXT = 1_000_000
 DATE_FILTER = "published_at"
+PREBUILT_FILTER = "_prebuilt"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ class SearchRequest:
     # The moment ages are measured from; the engine sets it (in NOW_STEP_S steps) when freshness applies.
     now: datetime | None = None
     semantic: bool = True  # fuse with the nearest articles by embedding, when [semantic] is enabled
+    filter_query: PrebuiltFilter | None = None
+    sort_field: str | None = None  # the date field newest/oldest order by; None: the histogram field
+    search_fields: frozenset[str] | None = None  # index fields the words are looked for in; None: all
+    fallback: bool = True  # False: never widen an all-words query that finds few to any word
+    # Searches of one multi-search share their words' planning here (not part of the request's identity).
+    plans: dict | None = field(default=None, compare=False, hash=False)
 
     @property
     def cache_key(self) -> tuple:
@@ -74,8 +82,8 @@ class SearchRequest:
         return (*(getattr(self, f) for f in _MATCH_FIELDS), tuple(sorted(self.filters.items())))
 
 
-_REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f != "filters")
-_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos")
+_REQUEST_FIELDS = tuple(f for f in SearchRequest.__dataclass_fields__ if f not in ("filters", "plans"))
+_MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", "filter_query", "search_fields")
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
@@ -166,21 +174,33 @@ class SearchEngine:
             from search_service.semantic.ranker import SemanticRanker
 
             self.semantic = SemanticRanker(config)
+        self._related = RelatedArticles(config, self.schema, reader, self.semantic)
 
     # -- planning ---------------------------------------------------------------------------
 
     def plan(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool = True) -> Plan:
-        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
-        corrections = (
-            self.builder.corrections(parsed, searcher, self.reader.version, not require_all) if request.typos else {}
-        )
-        expansions = self.editorial.expansions(parsed, corrections)
-        text_query = self.builder.build(parsed, require_all=require_all, corrections=corrections, expansions=expansions)
+        words = (request.q, request.prefix, request.typos, request.search_fields, require_all)
+        known = request.plans.get(words) if request.plans is not None else None
+        parsed, corrections, expansions, text_query = known or self._words(request, searcher, require_all)
+        if request.plans is not None:
+            request.plans[words] = (parsed, corrections, expansions, text_query)
         curation = self.editorial.curation(request)
         text_query = self._without(text_query, curation.hidden)
         # Nothing to rank by (no words, or only excluded ones): newest first, as for browsing.
         sort = request.sort or ("relevance" if parsed.groups else "newest")
         return Plan(parsed, corrections, text_query, self.filter_queries(request), sort, expansions, curation)
+
+    def _words(self, request: SearchRequest, searcher: tantivy.Searcher, require_all: bool) -> tuple:
+        parsed = parse(request.q, self.builder.known_fields, prefix=request.prefix, max_terms=self.max_query_terms)
+        corrections = (
+            self.builder.corrections(parsed, searcher, self.reader.version, not require_all) if request.typos else {}
+        )
+        expansions = self.editorial.expansions(parsed, corrections)
+        fields = request.search_fields
+        query = self.builder.build(
+            parsed, require_all=require_all, corrections=corrections, expansions=expansions, fields=fields
+        )
+        return parsed, corrections, expansions, query
 
     def _without(self, query: tantivy.Query, slugs: tuple[str, ...]) -> tantivy.Query:
         if not slugs:
@@ -203,6 +223,8 @@ class SearchEngine:
                 )
         if self.date_field and (request.published_after or request.published_before):
             filters[DATE_FILTER] = self._date_range(request.published_after, request.published_before)
+        if request.filter_query is not None:
+            filters[PREBUILT_FILTER] = request.filter_query.query
         return filters
 
     def _date_range(self, after: datetime | None, before: datetime | None) -> tantivy.Query:
@@ -222,23 +244,36 @@ class SearchEngine:
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """The results of `request`, from the cache while the index has not changed."""
+        return self.search_planned(request)[0]
+
+    def search_planned(self, request: SearchRequest) -> tuple[dict[str, Any], Plan | None]:
+        """`search`, and the plan it ran (None from the cache) for `highlighter` and `aggregate`."""
         started = time.perf_counter()
         searcher = self.reader.searcher()
         request = self._with_now(request)
         key = (self.reader.version, self.editorial.key(request), request.cache_key)
         cached = self.cache.get(key)
         if cached is not None:
-            return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}
-        response = self._search(searcher, request, started)
+            return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}, None
+        response, plan = self._search(searcher, request, started)
         self.cache.put(key, response)
-        return response
+        return response, plan
 
-    def _search(self, searcher: tantivy.Searcher, request: SearchRequest, started: float) -> dict[str, Any]:
+    def _search(
+        self, searcher: tantivy.Searcher, request: SearchRequest, started: float
+    ) -> tuple[dict[str, Any], Plan]:
+        # `typed` is the all-words plan: what the words are, for spelling notices and for callers
+        # that highlight them (the Meilisearch API).
         plan = typed = self.plan(request, searcher)
         matched = "all"
         result = self._page(searcher, plan, request)
         all_words = getattr(result, "matched", result.count)
-        if plan.sort == "relevance" and all_words < self.config.ranking.fallback_min_hits and plan.parsed.groups[1:]:
+        if (
+            request.fallback
+            and plan.sort == "relevance"
+            and all_words < self.config.ranking.fallback_min_hits
+            and plan.parsed.groups[1:]
+        ):
             # Few articles have every word (typically a pasted sentence): rank by the words that do
             # match, those holding every word first.
             first = plan.text_query if all_words else None
@@ -288,7 +323,7 @@ class SearchEngine:
             "all_words": all_words,
             # The fallback also widens rare words it ranks after exact matches: not a correction to report.
             **self._spelling(searcher, typed, request, all_words),
-        }
+        }, typed
 
     def _spelling(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, found: int) -> dict[str, Any]:
         count = functools.partial(self._count_all, searcher, request)
@@ -354,7 +389,8 @@ class SearchEngine:
         if plan.sort == "relevance" or not self.date_field:
             return searcher.search(query, n, count=True, offset=offset)
         order = tantivy.Order.Desc if plan.sort == "newest" else tantivy.Order.Asc
-        return searcher.search(query, n, count=True, offset=offset, order_by_field=self.date_field, order=order)
+        by = request.sort_field or self.date_field
+        return searcher.search(query, n, count=True, offset=offset, order_by_field=by, order=order)
 
     def _page(
         self,
@@ -567,6 +603,18 @@ class SearchEngine:
         )
         return searcher.search(query, 1, count=True).count
 
+    def highlighter(self, request: SearchRequest, plan: Plan | None = None) -> Highlighter:
+        """What marks the request's words (corrections, synonyms) in any text; `plan`: search_planned's."""
+        plan = plan or self.plan(request, self.reader.searcher())
+        return self._highlighter(plan, dataclasses.replace(request, highlight=True))
+
+    def aggregate(
+        self, request: SearchRequest, aggregations: dict[str, Any], plan: Plan | None = None
+    ) -> dict[str, Any]:
+        """Tantivy aggregations over every article the request matches (its words and filters)."""
+        searcher = self.reader.searcher()
+        return searcher.aggregate((plan or self.plan(request, searcher)).query(), aggregations)
+
     def facet_values(self, name: str, request: SearchRequest, prefix: str = "", size: int = 10) -> dict[str, Any]:
         """One facet's values for browsing and typeahead, under the request's other filters."""
         started = time.perf_counter()
@@ -591,67 +639,12 @@ class SearchEngine:
         return public_article(stored_article(self.config, searcher.doc(address)))
 
     def related(self, slug: str, limit: int) -> list[dict[str, Any]] | None:
-        """More-like-this over the article's own stored text; never the article itself."""
+        """Articles like this one (search/related.py); None when there is no such article."""
         searcher = self.reader.searcher()
         address = self._address(searcher, slug)
         if address is None:
             return None
-        key = self.config.key_field.name
-        query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, self._more_like_this(searcher, address)),
-                (tantivy.Occur.MustNot, tantivy.Query.term_query(self.schema, key, slug)),
-            ]
-        )
-        found = self._semantic_related(searcher, address, slug, limit) if self.semantic is not None else None
-        result = searcher.search(query, limit).hits if found is None else found
-        hits = []
-        for score, hit_address in result:
-            article = stored_article(self.config, searcher.doc(hit_address))
-            hits.append(
-                {
-                    "slug": article.get("slug"),
-                    "title": article.get("title"),
-                    "url": article.get("url"),
-                    "published_at": iso(article.get("published_at")),
-                    "score": round(score, 4),
-                }
-            )
-        return hits
-
-    def _semantic_related(
-        self, searcher: tantivy.Searcher, address: tantivy.DocAddress, slug: str, limit: int
-    ) -> list[tuple[float, tantivy.DocAddress]] | None:
-        """Nearest by embedding, never the article itself nor an exact duplicate (same title and
-        body); None when the article has no vector yet (more-like-this answers then)."""
-        own = stored_article(self.config, searcher.doc(address))
-        not_self = tantivy.Query.term_query(self.schema, self.config.key_field.name, slug)
-
-        def restrict(term: tantivy.Query) -> tantivy.Query:
-            return tantivy.Query.boolean_query([(tantivy.Occur.Must, term), (tantivy.Occur.MustNot, not_self)])
-
-        generation = self.reader.current().generation.path
-        near = self.semantic.neighbours(searcher, self.schema, generation, address, limit + 5, restrict)
-        if near is None:
-            return None
-        hits = []
-        for hit_address, score in near:
-            other = stored_article(self.config, searcher.doc(hit_address))
-            if (other.get("title"), other.get("body_md")) != (own.get("title"), own.get("body_md")):
-                hits.append((score, hit_address))
-        return hits[:limit]
-
-    def _more_like_this(self, searcher: tantivy.Searcher, address: tantivy.DocAddress) -> tantivy.Query:
-        return tantivy.Query.more_like_this_query(
-            address,
-            min_doc_frequency=2,
-            max_doc_frequency=max(searcher.num_docs // 5, 10),
-            min_term_frequency=1,
-            max_query_terms=25,
-            min_word_length=3,
-            max_word_length=40,
-            boost_factor=1.0,
-        )
+        return self._related.hits(searcher, address, slug, limit)
 
     def _address(self, searcher: tantivy.Searcher, slug: str) -> tantivy.DocAddress | None:
         key = self.config.key_field.name
@@ -669,18 +662,3 @@ def index_date_span(searcher: tantivy.Searcher, seconds_field: str) -> tuple[dat
     if first is None or last is None:
         return None
     return datetime.fromtimestamp(first, UTC).date(), datetime.fromtimestamp(last, UTC).date()
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def public_article(article: dict[str, Any]) -> dict[str, Any]:
-    """A stored article as the API returns it: the import format, dates in ISO 8601 UTC."""
-    out = {k: v for k, v in article.items() if k != "body_text"}
-    for key, value in out.items():
-        if isinstance(value, datetime):
-            out[key] = iso(value)
-    return out

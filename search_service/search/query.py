@@ -258,13 +258,17 @@ class QueryBuilder:
         require_all: bool = True,
         corrections: dict[str, tuple[str, ...]] | None = None,
         expansions: tuple[Expansion, ...] = (),
+        fields: frozenset[str] | None = None,
     ) -> tantivy.Query:
         """All words must match, ranked with the search boosts; or (the fallback for sentence
-        queries) any, ranked with the fallback boosts. `expansions` widen groups with synonyms."""
+        queries) any, ranked with the fallback boosts. `expansions` widen groups with synonyms;
+        `fields` (index field names) narrows the searched fields to those."""
         corrections = corrections or {}
         if parsed.is_empty:
             return tantivy.Query.all_query()
         boosts = self.boosts if require_all else self.fallback_boosts
+        if fields is not None:
+            boosts = {name: boost for name, boost in boosts.items() if name in fields}
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         group_queries: list[tantivy.Query | None] = []
         for group in parsed.groups:
@@ -275,7 +279,7 @@ class QueryBuilder:
                     alternatives.append(query)
             group_queries.append(_any(alternatives) if alternatives else None)
         for expansion in expansions:
-            self._expand(group_queries, expansion, boosts, require_all)
+            self._expand(group_queries, expansion, boosts, require_all, fields)
         for query in group_queries:
             if query is not None:
                 clauses.append((tantivy.Occur.Must if require_all else tantivy.Occur.Should, query))
@@ -288,14 +292,19 @@ class QueryBuilder:
         return tantivy.Query.boolean_query(clauses)
 
     def _expand(
-        self, group_queries: list[tantivy.Query | None], expansion: Expansion, boosts: dict[str, float], all_: bool
+        self,
+        group_queries: list[tantivy.Query | None],
+        expansion: Expansion,
+        boosts: dict[str, float],
+        all_: bool,
+        fields: frozenset[str] | None = None,
     ) -> None:
         """Groups start..end become one: (what was typed) OR any synonym, the synonyms weighted down."""
         typed = [q for q in group_queries[expansion.start : expansion.end] if q is not None]
         if len(typed) > 1:
             occur = tantivy.Occur.Must if all_ else tantivy.Occur.Should
             typed = [tantivy.Query.boolean_query([(occur, q) for q in typed])]
-        key = (expansion.terms, expansion.weight, all_)
+        key = (expansion.terms, expansion.weight, all_, fields)
         typed.extend(self._synonym_queries.get_or_compute(key, lambda: self._synonym_alternatives(expansion, boosts)))
         group_queries[expansion.start : expansion.end] = [_any(typed) if typed else None] + [None] * (
             expansion.end - expansion.start - 1
@@ -429,3 +438,12 @@ def spelling_of(word: str, term: str, analyze: Callable[[str], list[str]]) -> st
     `term` (how it was found: 'interaciton' -> 'interaction', not the stem 'interact'), else `term`."""
     spelled = sorted((v for v in one_edit_words(word) if analyze(v) == [term]), key=lambda v: (len(v), v))
     return spelled[0] if spelled else term
+
+
+@dataclass(frozen=True)
+class PrebuiltFilter:
+    """A filter query built outside the engine (the Meilisearch API's filter language), ANDed with
+    a request's others; `key` (its normalized text) stands for it in cache keys."""
+
+    key: str
+    query: tantivy.Query = field(compare=False, hash=False)

@@ -6,7 +6,7 @@ from fastapi.responses import Response
 from search_service.http.common import ERRORS, JSON, fast_get, require_admin
 from search_service.http.models import HealthOut, ReadyOut
 from search_service.http.observability import free_bytes, metrics_payload, write_floor
-from search_service.search.engine import iso
+from search_service.index.document import iso
 from search_service.settings import Settings
 
 
