@@ -27,12 +27,13 @@ from conftest import (
     SAMPLE,
     build_index,
     cli_env,
+    free_port,
     live_slugs,
     read_jsonl,
     stored_by_slug,
     write_jsonl,
 )
-from test_writes import AUTH, KEY, Server, article, client, free_port, present, wait_for_empty_journal
+from test_writes import AUTH, KEY, Server, article, client, present, wait_for_empty_journal
 
 from search_service.config import load_config
 from search_service.index.indexer import Indexer
