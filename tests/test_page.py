@@ -570,9 +570,7 @@ def test_estimated_counts_are_shown_as_estimates(browser: Browser, tmp_path_fact
         for name in list(os.environ):
             if name.startswith("SEARCH_"):
                 patch.delenv(name)
-        app = create_app(
-            Settings(index_dir=root / "index", config_path=root / "schema-0.toml", search_budget_ms=60_000)
-        )
+        app = create_app(Settings(index_dir=root / "index", config_path=Path(config.path), search_budget_ms=60_000))
     with serve_in_thread(app) as base:
         server = Server(base)
         expected = server.api("/search", q="the")
