@@ -143,6 +143,9 @@ class CountingConfig:
 
     exact_up_to: int = 20_000
     sample_size: int = 20_000
+    # The date histogram: exact up to this many articles, sampled at this size past it (a date is
+    # cheap to count, and a month of a broad query is a small share of its matches).
+    date_sample_size: int = 200_000
     # Browse pages (filters, no words) count exactly, kept per index version.
     browse_exact: bool = True
 
@@ -592,7 +595,7 @@ def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
 
 def _counting(raw: Any, problems: list[str]) -> CountingConfig:
     counting = _section(CountingConfig, raw, "counting", problems)
-    for name in ("exact_up_to", "sample_size"):
+    for name in ("exact_up_to", "sample_size", "date_sample_size"):
         value = getattr(counting, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"[counting].{name} must be a whole number of articles, at least 1 (got {value!r})")

@@ -25,13 +25,16 @@ from search_service.search.engine import SearchEngine, SearchRequest
 
 EXACT_UP_TO = 1_000
 SAMPLE_SIZE = 2_000
+DATE_SAMPLE = 3_000
 FACETS = ("topics", "entities", "published_at")
 BROAD = ("the", "dlrs", "said", "mln", "oil OR japan", "company")
 
 
 @pytest.fixture(scope="module")
 def engine(reuters_index: BuiltIndex) -> SearchEngine:
-    counting = dataclasses.replace(reuters_index.config.counting, exact_up_to=EXACT_UP_TO, sample_size=SAMPLE_SIZE)
+    counting = dataclasses.replace(
+        reuters_index.config.counting, exact_up_to=EXACT_UP_TO, sample_size=SAMPLE_SIZE, date_sample_size=DATE_SAMPLE
+    )
     return engine_for(reuters_index.index_dir, dataclasses.replace(reuters_index.config, counting=counting))
 
 
@@ -185,7 +188,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
         records.append(record)
         if len(records) == 3000:
             break
-    config = config_with(root, "counting", exact_up_to=200, sample_size=300)
+    config = config_with(root, "counting", exact_up_to=200, sample_size=300, date_sample_size=300)
     return build_index(root / "index", [write_jsonl(root / "articles.jsonl", records)], config)
 
 

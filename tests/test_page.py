@@ -564,7 +564,7 @@ def test_estimated_counts_are_shown_as_estimates(browser: Browser, tmp_path_fact
     from conftest import config_with
 
     root = tmp_path_factory.mktemp("page-sampled")
-    config = config_with(root, "counting", exact_up_to=1, sample_size=8)
+    config = config_with(root, "counting", exact_up_to=1, sample_size=8, date_sample_size=8)
     build_index(root / "index", [SAMPLE, BAD, write_jsonl(root / "canary.jsonl", [canary_record()])], config)
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
