@@ -279,7 +279,10 @@ class FacetCounter:
         self, searcher: tantivy.Searcher, query: tantivy.Query, name: str, exact: bool
     ) -> tuple[dict[str, Any], Estimator | None]:
         """Every value of one facet over `query`'s articles (browsing and typeahead), and their scale."""
-        group = self.group(searcher, query, (name,), None, exact)
+        size = self.size(searcher, query, None, exact)
+        small = exact or size.low <= self.counting.exact_up_to
+        slots = SAMPLE_SLOTS if small else slots_for(size.estimate, self.counting.sample_size)
+        group = Group(within(query, self.schema, slots), (name,), slots)
         aggs: dict[str, Any] = {name: terms_agg(name)}
         if not group.exact:
             aggs[SAMPLED] = {"value_count": {"field": SAMPLE_FIELD}}
