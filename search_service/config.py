@@ -141,8 +141,8 @@ class CountingConfig:
     """[counting]: facet counts exact up to `exact_up_to` articles, past it estimated from a sample
     of about `sample_size` of them (search/counting.py). Read at query time: no rebuild."""
 
-    exact_up_to: int = 20_000
-    sample_size: int = 20_000
+    exact_up_to: int = 10_000
+    sample_size: int = 10_000
     # The date histogram: exact up to this many articles, sampled at this size past it (a date is
     # cheap to count, and a month of a broad query is a small share of its matches).
     date_sample_size: int = 200_000
