@@ -34,6 +34,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -105,6 +106,7 @@ class PgServer:
         if os.geteuid() == 0:
             self.user = _unprivileged_user()
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+            _traversable(self.root.parent)
         self._run("initdb", "-D", str(self.data), "-U", "bench", "-A", "trust", "-E", "UTF8", "--locale=C")
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c shared_buffers={shared_buffers_mb}MB "
@@ -141,6 +143,15 @@ class PgServer:
         )
         if check and done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+
+
+def _traversable(directory: Path) -> None:
+    """Let the server's user pass through `directory` and its parents (a benchmark's work dir is made
+    private, 0700): search permission only, nothing becomes listable or writable."""
+    for path in (directory, *directory.parents):
+        mode = path.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(path, stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 def _unprivileged_user() -> pwd.struct_passwd:
