@@ -7,8 +7,8 @@ root (PostgreSQL refuses to run as root) the server runs as the `postgres` user 
 package, else as `nobody`. Binaries: Debian's /usr/lib/postgresql/15/bin, else `initdb` on PATH.
 
 Schema: `articles` with a stored, generated tsvector over title (weight A), body (B), summary (C)
-and entities (D) with the `english` configuration, under a GIN index; `article_topics` and
-`article_entities` are the facet tables (a many-to-many table each, as an ORM makes them),
+and entities (D) with the `english` configuration, under a GIN index; `articles_topics` and
+`articles_entities` are the facet tables (a many-to-many table each, as an ORM makes them),
 indexed by article. Building goes through the service's own import steps (`_sqlite_fts.article_rows`:
 read, validate, render), so every peer indexes the same text; rows are loaded with COPY.
 
@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _sqlite_fts import WORD_RE, article_rows, month_buckets
+from _sqlite_fts import WORD_RE, article_rows, month_buckets, value_counts
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
 OPEN, CLOSE = "\x02", "\x03"  # match markers, turned into <mark> after HTML escaping
@@ -71,14 +71,14 @@ CREATE TABLE articles (
         setweight(to_tsvector('english', entities_text), 'D')
     ) STORED
 );
-CREATE TABLE article_topics (article_id integer NOT NULL, topic text NOT NULL);
-CREATE TABLE article_entities (article_id integer NOT NULL, entity text NOT NULL);
+CREATE TABLE articles_topics (article_id integer NOT NULL, topic text NOT NULL);
+CREATE TABLE articles_entities (article_id integer NOT NULL, entity text NOT NULL);
 """
 INDEXES = """
 CREATE INDEX articles_tsv ON articles USING gin (tsv);
 CREATE INDEX articles_published_at ON articles (published_at);
-CREATE INDEX article_topics_by_article ON article_topics (article_id, topic);
-CREATE INDEX article_entities_by_article ON article_entities (article_id, entity);
+CREATE INDEX articles_topics_by_article ON articles_topics (article_id, topic);
+CREATE INDEX articles_entities_by_article ON articles_entities (article_id, entity);
 """
 
 
@@ -196,11 +196,11 @@ def build(dsn: str, paths: Iterable[str], config: Any) -> int:
                     articles.write_row((count, slug, datetime.fromtimestamp(published, UTC), lang, title, summary,
                                         url, topics, entities, " ".join(names), body, body_md))  # fmt: skip
                     facets.append((count, json.loads(topics), names))
-            with cur.copy("COPY article_topics (article_id, topic) FROM STDIN") as out:
+            with cur.copy("COPY articles_topics (article_id, topic) FROM STDIN") as out:
                 for article_id, topics, _ in facets:
                     for topic in dict.fromkeys(topics):
                         out.write_row((article_id, topic))
-            with cur.copy("COPY article_entities (article_id, entity) FROM STDIN") as out:
+            with cur.copy("COPY articles_entities (article_id, entity) FROM STDIN") as out:
                 for article_id, _, entities in facets:
                     for entity in dict.fromkeys(entities):
                         out.write_row((article_id, entity))
@@ -254,7 +254,7 @@ class PgSearch:
             return conn.execute("SELECT count(*) FROM m").fetchone()[0]
         conn.execute("TRUNCATE mf")
         conn.execute(
-            "INSERT INTO mf SELECT DISTINCT t.article_id FROM article_topics t JOIN m ON m.id = t.article_id "
+            "INSERT INTO mf SELECT DISTINCT t.article_id FROM articles_topics t JOIN m ON m.id = t.article_id "
             "WHERE t.topic = ANY(%s)",
             (list(topics),),
         )
@@ -298,24 +298,7 @@ class PgSearch:
                         "highlights": {"title": _marked(marked), "snippet": _marked(snip)},
                     }
                 )
-        size = self.facet_size
-        topic_counts = conn.execute(
-            "SELECT t.topic, count(*) AS c FROM m JOIN article_topics t ON t.article_id = m.id "
-            "GROUP BY t.topic ORDER BY c DESC, t.topic LIMIT %s",
-            (size,),
-        ).fetchall()
-        shown = {value for value, _ in topic_counts}
-        for topic in topics:
-            if topic not in shown:
-                count = conn.execute(
-                    "SELECT count(*) FROM m JOIN article_topics t ON t.article_id = m.id WHERE t.topic = %s", (topic,)
-                ).fetchone()[0]
-                topic_counts.append((topic, count))
-        entity_counts = conn.execute(
-            f"SELECT e.entity, count(*) AS c FROM {filtered} x JOIN article_entities e ON e.article_id = x.id "
-            "GROUP BY e.entity ORDER BY c DESC, e.entity LIMIT %s",
-            (size,),
-        ).fetchall()
+        topic_counts, entity_counts = value_counts(conn.execute, "%s", filtered, topics, self.facet_size)
         months = conn.execute(
             "SELECT to_char(date_trunc('month', a.published_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS month, "
             f"count(*) FROM {filtered} x JOIN articles a ON a.id = x.id GROUP BY month ORDER BY month"

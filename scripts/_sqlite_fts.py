@@ -265,24 +265,7 @@ class FtsSearch:
                     }
                 )
 
-        size = self.facet_size
-        topic_counts = conn.execute(
-            "SELECT t.topic, count(*) AS c FROM m JOIN articles_topics t ON t.article_id = m.id "
-            "GROUP BY t.topic ORDER BY c DESC, t.topic LIMIT ?",
-            (size,),
-        ).fetchall()
-        shown = {value for value, _ in topic_counts}
-        for topic in topics:
-            if topic not in shown:
-                count = conn.execute(
-                    "SELECT count(*) FROM m JOIN articles_topics t ON t.article_id = m.id WHERE t.topic = ?", (topic,)
-                ).fetchone()[0]
-                topic_counts.append((topic, count))
-        entity_counts = conn.execute(
-            f"SELECT e.entity, count(*) AS c FROM {filtered} x JOIN articles_entities e ON e.article_id = x.id "
-            "GROUP BY e.entity ORDER BY c DESC, e.entity LIMIT ?",
-            (size,),
-        ).fetchall()
+        topic_counts, entity_counts = value_counts(conn.execute, "?", filtered, topics, self.facet_size)
         months = conn.execute(
             f"SELECT date(a.published_at, 'unixepoch', 'start of month') AS month, count(*) FROM {filtered} x "
             "JOIN articles a ON a.id = x.id GROUP BY month ORDER BY month"
@@ -297,6 +280,32 @@ class FtsSearch:
                 "published_at": month_buckets(months),
             },
         }
+
+
+def value_counts(
+    execute: Any, mark: str, filtered: str, topics: Sequence[str], size: int
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Topic counts over the matches (temp table `m`: without the topic filter, as the service counts
+    them, a selected topic always listed) and entity counts over `filtered`, top `size` each, by
+    GROUP BY over the facet tables. `mark` is the driver's parameter marker (SQLite ?, psycopg %s)."""
+    topic_counts = execute(
+        "SELECT t.topic, count(*) AS c FROM m JOIN articles_topics t ON t.article_id = m.id "
+        f"GROUP BY t.topic ORDER BY c DESC, t.topic LIMIT {mark}",
+        (size,),
+    ).fetchall()
+    shown = {value for value, _ in topic_counts}
+    for topic in topics:
+        if topic not in shown:
+            count = execute(
+                f"SELECT count(*) FROM m JOIN articles_topics t ON t.article_id = m.id WHERE t.topic = {mark}", (topic,)
+            ).fetchone()[0]
+            topic_counts.append((topic, count))
+    entity_counts = execute(
+        f"SELECT e.entity, count(*) AS c FROM {filtered} x JOIN articles_entities e ON e.article_id = x.id "
+        f"GROUP BY e.entity ORDER BY c DESC, e.entity LIMIT {mark}",
+        (size,),
+    ).fetchall()
+    return [tuple(row) for row in topic_counts], [tuple(row) for row in entity_counts]
 
 
 def month_buckets(rows: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLE, BuiltIndex, build_index
@@ -48,8 +47,10 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
 
 
 @pytest.fixture(scope="module")
-def pg(index: BuiltIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_pg_fts.PgSearch]:
-    with _pg_fts.PgServer(tmp_path_factory.mktemp("pg")) as server:
+def pg(index: BuiltIndex) -> Iterator[_pg_fts.PgSearch]:
+    # In the system's temp dir, not pytest's: pytest makes its own private again (0700) whenever a
+    # session starts, and the server runs as another user than root.
+    with _pg_fts.PgServer() as server:
         _pg_fts.wait_ready(server.dsn)
         assert _pg_fts.build(server.dsn, [str(SAMPLE)], index.config) == index.report.indexed
         search = _pg_fts.PgSearch(server.dsn, index.config)
@@ -83,8 +84,8 @@ def test_snippets_are_escaped_text_with_marks(pg: _pg_fts.PgSearch) -> None:
         assert "<" not in plain and ">" not in plain
 
 
-def test_the_server_is_gone_after_stop(tmp_path: Path) -> None:
-    server = _pg_fts.PgServer(tmp_path)
+def test_the_server_is_gone_after_stop() -> None:
+    server = _pg_fts.PgServer()
     _pg_fts.wait_ready(server.dsn)
     root = server.root
     server.stop()
