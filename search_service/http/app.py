@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     app = FastAPI(
         title="News search",
         version=__version__,
-        description="Ranked full-text search with highlighted snippets, exact facets, filters and paging.",
+        description="Ranked full-text search with highlighted snippets, facet counts (exact, or estimated past "
+        "a bound and said so), filters and paging.",
         lifespan=lifespan,
         default_response_class=JSON,
     )
