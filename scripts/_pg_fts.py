@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _sqlite_fts import WORD_RE, article_rows, month_buckets, value_counts
+from _sqlite_fts import WORD_RE, article_rows, collect_matches, facet_counts
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
 OPEN, CLOSE = "\x02", "\x03"  # match markers, turned into <mark> after HTML escaping
@@ -243,22 +243,9 @@ class PgSearch:
         self.conn.close()
 
     def _collect(self, text: str | None, topics: Sequence[str]) -> int:
-        conn = self.conn
-        conn.execute("TRUNCATE m")
-        if text is None:
-            conn.execute("INSERT INTO m SELECT id FROM articles")
-        else:
-            conn.execute("INSERT INTO m SELECT id FROM articles WHERE tsv @@ websearch_to_tsquery('english', %s)",
-                         (text,))  # fmt: skip
-        if not topics:
-            return conn.execute("SELECT count(*) FROM m").fetchone()[0]
-        conn.execute("TRUNCATE mf")
-        conn.execute(
-            "INSERT INTO mf SELECT DISTINCT t.article_id FROM articles_topics t JOIN m ON m.id = t.article_id "
-            "WHERE t.topic = ANY(%s)",
-            (list(topics),),
-        )
-        return conn.execute("SELECT count(*) FROM mf").fetchone()[0]
+        match = "INSERT INTO m SELECT id FROM articles WHERE tsv @@ websearch_to_tsquery('english', %s)"
+        params = (list(topics),) if topics else ()
+        return collect_matches(self.conn.execute, "TRUNCATE", match, text, "t.topic = ANY(%s)", params)
 
     def search(self, q: str, topics: Sequence[str] = (), per_page: int = 10) -> dict[str, Any]:
         conn = self.conn
@@ -298,21 +285,12 @@ class PgSearch:
                         "highlights": {"title": _marked(marked), "snippet": _marked(snip)},
                     }
                 )
-        topic_counts, entity_counts = value_counts(conn.execute, "%s", filtered, topics, self.facet_size)
-        months = conn.execute(
+        month = (
             "SELECT to_char(date_trunc('month', a.published_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS month, "
             f"count(*) FROM {filtered} x JOIN articles a ON a.id = x.id GROUP BY month ORDER BY month"
-        ).fetchall()
-        return {
-            "total": total,
-            "matched": matched,
-            "hits": hits,
-            "facets": {
-                "topics": [{"value": v, "count": c} for v, c in topic_counts],
-                "entities": [{"value": v, "count": c} for v, c in entity_counts],
-                "published_at": month_buckets(months),
-            },
-        }
+        )
+        facets = facet_counts(conn.execute, "%s", filtered, topics, self.facet_size, month)
+        return {"total": total, "matched": matched, "hits": hits, "facets": facets}
 
 
 def wait_ready(dsn: str, seconds: float = 10.0) -> None:
