@@ -33,7 +33,8 @@ from fastapi.responses import Response
 from search_service.config import IndexConfig, build_analyzer, load_config
 from search_service.index.schema import register_analyzers
 from search_service.index.store import IndexStore
-from search_service.search.engine import HIT_ATTRIBUTES, MONTH_RANGES_MIN_MATCHES, WHOLE_TEXT, Ranked, index_date_span
+from search_service.search.counting import MONTH_RANGES_MIN_MATCHES, index_date_span
+from search_service.search.engine import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked
 from search_service.search.facets import day_histogram_agg, month_ranges_agg, terms_agg
 from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.query import any_term
@@ -66,11 +67,12 @@ ENGINE_CALLS = (
     ("further snippets", "Snippets.body_matches, Snippets.further", "for the long bodies whose first window "
      "has no match: one searcher.search(slugs AND body words, n); for those that match, snippet_from_doc of "
      "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
-    ("aggregations", "SearchEngine.facets, SearchEngine.facet_aggregations, SearchEngine.date_span",
-     "searcher.aggregate(query, aggs): terms per facet; the dates by a range per calendar month over the index's "
+    ("aggregations", "FacetCounter.facets, FacetCounter.groups, FacetCounter.date_span",
+     "searcher.aggregate(query, aggs), always exact (the floor never samples: [counting] is not applied): "
+     "terms per facet; the dates by a range per calendar month over the index's "
      "date span (min and max, once per index version) for MONTH_RANGES_MIN_MATCHES matches or more, else a "
      "1-day date_histogram; one call per distinct facet filter left out"),
-    ("selected counts", "SearchEngine._count_with", "searcher.search(query without the facet's filter AND the "
+    ("selected counts", "FacetCounter.count_with", "searcher.search(query without the facet's filter AND the "
      "value, 1, count=True) for a selected facet value outside the top facet_size"),
 )  # fmt: skip
 

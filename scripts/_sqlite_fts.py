@@ -208,22 +208,9 @@ class FtsSearch:
         self.conn.close()
 
     def _collect(self, expression: str | None, topics: Sequence[str]) -> int:
-        conn = self.conn
-        conn.execute("DELETE FROM m")
-        if expression is None:
-            conn.execute("INSERT INTO m SELECT id FROM articles")
-        else:
-            conn.execute("INSERT INTO m SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (expression,))
-        if not topics:
-            return conn.execute("SELECT count(*) FROM m").fetchone()[0]
-        conn.execute("DELETE FROM mf")
-        marks = ", ".join("?" * len(topics))
-        conn.execute(
-            "INSERT INTO mf SELECT DISTINCT t.article_id FROM articles_topics t JOIN m ON m.id = t.article_id "
-            f"WHERE t.topic IN ({marks})",
-            tuple(topics),
-        )
-        return conn.execute("SELECT count(*) FROM mf").fetchone()[0]
+        match = "INSERT INTO m SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+        topic_in = "t.topic IN (" + ", ".join("?" * len(topics)) + ")"
+        return collect_matches(self.conn.execute, "DELETE FROM", match, expression, topic_in, tuple(topics))
 
     def search(self, q: str, topics: Sequence[str] = (), per_page: int = 10) -> dict[str, Any]:
         conn = self.conn
@@ -265,38 +252,67 @@ class FtsSearch:
                     }
                 )
 
-        size = self.facet_size
-        topic_counts = conn.execute(
-            "SELECT t.topic, count(*) AS c FROM m JOIN articles_topics t ON t.article_id = m.id "
-            "GROUP BY t.topic ORDER BY c DESC, t.topic LIMIT ?",
-            (size,),
-        ).fetchall()
-        shown = {value for value, _ in topic_counts}
-        for topic in topics:
-            if topic not in shown:
-                count = conn.execute(
-                    "SELECT count(*) FROM m JOIN articles_topics t ON t.article_id = m.id WHERE t.topic = ?", (topic,)
-                ).fetchone()[0]
-                topic_counts.append((topic, count))
-        entity_counts = conn.execute(
-            f"SELECT e.entity, count(*) AS c FROM {filtered} x JOIN articles_entities e ON e.article_id = x.id "
-            "GROUP BY e.entity ORDER BY c DESC, e.entity LIMIT ?",
-            (size,),
-        ).fetchall()
-        months = conn.execute(
+        month = (
             f"SELECT date(a.published_at, 'unixepoch', 'start of month') AS month, count(*) FROM {filtered} x "
             "JOIN articles a ON a.id = x.id GROUP BY month ORDER BY month"
-        ).fetchall()
-        return {
-            "total": total,
-            "matched": matched,
-            "hits": hits,
-            "facets": {
-                "topics": [{"value": v, "count": c} for v, c in topic_counts],
-                "entities": [{"value": v, "count": c} for v, c in entity_counts],
-                "published_at": month_buckets(months),
-            },
-        }
+        )
+        facets = facet_counts(conn.execute, "?", filtered, topics, self.facet_size, month)
+        return {"total": total, "matched": matched, "hits": hits, "facets": facets}
+
+
+def collect_matches(
+    execute: Any, clear: str, match: str, expression: str | None, topic_in: str, topic_params: Any
+) -> int:
+    """Fill the temp table `m` with the ids of the matches (every article without an expression) and,
+    with topics, `mf` with those among them having one of the topics: the number in the last one.
+    `clear` empties a table (SQLite DELETE FROM, PostgreSQL TRUNCATE), `match` inserts the matches
+    of the expression, `topic_in` tests `t.topic` against the topics."""
+    execute(f"{clear} m")
+    if expression is None:
+        execute("INSERT INTO m SELECT id FROM articles")
+    else:
+        execute(match, (expression,))
+    if not topic_params:
+        return execute("SELECT count(*) FROM m").fetchone()[0]
+    execute(f"{clear} mf")
+    execute(
+        "INSERT INTO mf SELECT DISTINCT t.article_id FROM articles_topics t JOIN m ON m.id = t.article_id "
+        f"WHERE {topic_in}",
+        topic_params,
+    )
+    return execute("SELECT count(*) FROM mf").fetchone()[0]
+
+
+def facet_counts(
+    execute: Any, mark: str, filtered: str, topics: Sequence[str], size: int, month: str
+) -> dict[str, list[dict[str, Any]]]:
+    """The facets of an answer: topic counts over the matches (temp table `m`: without the topic
+    filter, as the service counts them, a selected topic always listed) and entity counts over
+    `filtered`, top `size` each, by GROUP BY over the facet tables; articles per month by `month`
+    (rows of the month's first day and a count). `mark` is the driver's parameter marker (SQLite ?,
+    psycopg %s)."""
+    topic_counts = execute(
+        "SELECT t.topic, count(*) AS c FROM m JOIN articles_topics t ON t.article_id = m.id "
+        f"GROUP BY t.topic ORDER BY c DESC, t.topic LIMIT {mark}",
+        (size,),
+    ).fetchall()
+    shown = {value for value, _ in topic_counts}
+    for topic in topics:
+        if topic not in shown:
+            count = execute(
+                f"SELECT count(*) FROM m JOIN articles_topics t ON t.article_id = m.id WHERE t.topic = {mark}", (topic,)
+            ).fetchone()[0]
+            topic_counts.append((topic, count))
+    entity_counts = execute(
+        f"SELECT e.entity, count(*) AS c FROM {filtered} x JOIN articles_entities e ON e.article_id = x.id "
+        f"GROUP BY e.entity ORDER BY c DESC, e.entity LIMIT {mark}",
+        (size,),
+    ).fetchall()
+    return {
+        "topics": [{"value": v, "count": c} for v, c in topic_counts],
+        "entities": [{"value": v, "count": c} for v, c in entity_counts],
+        "published_at": month_buckets(execute(month).fetchall()),
+    }
 
 
 def month_buckets(rows: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:

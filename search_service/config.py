@@ -146,6 +146,20 @@ class ContentConfig:
 
 
 @dataclass(frozen=True)
+class CountingConfig:
+    """[counting]: facet counts exact up to `exact_up_to` articles, past it estimated from a sample
+    of about `sample_size` of them (search/counting.py). Read at query time: no rebuild."""
+
+    exact_up_to: int = 10_000
+    sample_size: int = 10_000
+    # The date histogram: exact up to this many articles, sampled at this size past it (a date is
+    # cheap to count, and a month of a broad query is a small share of its matches).
+    date_sample_size: int = 200_000
+    # Browse pages (filters, no words) count exactly, kept per index version.
+    browse_exact: bool = True
+
+
+@dataclass(frozen=True)
 class SemanticConfig:
     """[semantic]: embeddings at import and hybrid ranking (needs the `semantic` extra when enabled)."""
 
@@ -189,6 +203,7 @@ class IndexConfig:
     path: str = ""
     content: ContentConfig = field(default_factory=ContentConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    counting: CountingConfig = field(default_factory=CountingConfig)
 
     @property
     def key_field(self) -> FieldConfig:
@@ -252,7 +267,8 @@ class IndexConfig:
 
 
 # Bump when the code changes how fields become index fields (e.g. a new companion field).
-SCHEMA_LAYOUT = 3
+# 4: every document carries its sample key (index/schema.py SAMPLE_FIELD, for estimated counts).
+SCHEMA_LAYOUT = 4
 _QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
 
 
@@ -284,14 +300,15 @@ def parse_config(raw: dict[str, Any], path: str = "<config>", recorded: bool = F
     ranking = _ranking(raw.get("ranking", {}), problems)
     content = _content(raw.get("content", {}), problems)
     semantic = _section(SemanticConfig, raw.get("semantic", {}), "semantic", problems)
-    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking", "content", "semantic"}
+    counting = _counting(raw.get("counting", {}), problems)
+    unknown = set(raw) - {"analyzers", "fields", "limits", "snippets", "ranking", "content", "semantic", "counting"}
     if unknown:
         problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
     _check_whole(fields, snippets, ranking, problems)
     _check_semantic(semantic, problems)
     if problems:
         raise ConfigError(f"invalid index config {path}:\n  - " + "\n  - ".join(problems))
-    return IndexConfig(analyzers, fields, limits, snippets, ranking, path, content, semantic)
+    return IndexConfig(analyzers, fields, limits, snippets, ranking, path, content, semantic, counting)
 
 
 def _table(raw: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
@@ -581,6 +598,15 @@ def _check_semantic(semantic: SemanticConfig, problems: list[str]) -> None:
     for name in (*names, "ann_expansion_add", "ann_expansion_search"):
         if isinstance(getattr(semantic, name), bool) or getattr(semantic, name) < 1:
             problems.append(f"semantic.{name} must be at least 1")
+
+
+def _counting(raw: Any, problems: list[str]) -> CountingConfig:
+    counting = _section(CountingConfig, raw, "counting", problems)
+    for name in ("exact_up_to", "sample_size", "date_sample_size"):
+        value = getattr(counting, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"[counting].{name} must be a whole number of articles, at least 1 (got {value!r})")
+    return counting
 
 
 def _check_whole(

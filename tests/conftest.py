@@ -373,13 +373,20 @@ def hostile_client(hostile_index: BuiltIndex) -> Iterator[Any]:
 def semantic_config(tmp_path: Path, **semantic: Any) -> IndexConfig:
     """The shipped config with [semantic] enabled (small batches, so tests see several), written to
     a file so that CLI subprocesses and servers run it too."""
+    return config_with(tmp_path, "semantic", **({"enabled": True, "batch_size": 4, "threads": 1} | semantic))
+
+
+def config_with(tmp_path: Path, section_name: str, **values: Any) -> IndexConfig:
+    """The shipped config with keys of one of its sections changed, written to a file (its `path`)
+    so that CLI subprocesses and servers run it too."""
     text = SHIPPED_CONFIG.read_text(encoding="utf-8")
-    head, section, tail = text.partition("\n[semantic]\n")
-    for key, value in ({"enabled": True, "batch_size": 4, "threads": 1} | semantic).items():
-        tail, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", tail)
+    head, section, tail = text.partition(f"\n[{section_name}]\n")
+    body, next_section, rest = tail.partition("\n[")
+    for key, value in values.items():
+        body, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", body)
         assert found == 1, key
     path = tmp_path / f"schema-{len(list(tmp_path.glob('schema-*.toml')))}.toml"
-    path.write_text(head + section + tail, encoding="utf-8")
+    path.write_text(head + section + body + next_section + rest, encoding="utf-8")
     return load_config(path)
 
 

@@ -20,6 +20,7 @@ import tantivy
 from conftest import REPO, BuiltIndex, build_index
 
 from search_service.index.reader import IndexReader
+from search_service.search.counting import FacetCounter
 from search_service.search.engine import HIT_ATTRIBUTES, SearchEngine, SearchRequest
 from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.snippets import Snippets
@@ -87,7 +88,12 @@ def test_floor_falls_back_to_any_word_when_the_service_does(sample_index: BuiltI
 def test_engine_calls_list_names_every_step_of_the_floor() -> None:
     import inspect
 
-    owners = {"SearchEngine": SearchEngine, "Snippets": Snippets, "FreshnessRanker": FreshnessRanker}
+    owners = {
+        "SearchEngine": SearchEngine,
+        "Snippets": Snippets,
+        "FreshnessRanker": FreshnessRanker,
+        "FacetCounter": FacetCounter,
+    }
     source = inspect.getsource(_floor_app.Floor.search)
     for step, where, _ in _floor_app.ENGINE_CALLS:
         assert step in source, step  # each listed call is made under its name in Floor.search

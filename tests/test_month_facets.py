@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, SAMPLE, BuiltIndex, build_index, read_jsonl, write_jsonl
 
 from search_service.index.reader import IndexReader
-from search_service.search import engine as search_module
+from search_service.search import counting as search_module
 from search_service.search.engine import SearchEngine, SearchRequest
 from search_service.search.facets import date_buckets, day_histogram_agg, month_counts, month_ranges_agg
 
@@ -101,8 +101,8 @@ def test_a_span_older_than_the_index_still_counts_every_article(
     short = (first, date(first.year + 1, 1, 1))  # as if the later articles came in after the span was read
     searcher = index.searcher()
     assert month_counts(searcher.aggregate(engine.plan(request, searcher).query(), {
-        "d": month_ranges_agg(engine.seconds_field, *short)
+        "d": month_ranges_agg(engine.counter.seconds_field, *short)
     })["d"]) is None  # fmt: skip
     stale = engine_of(index)
-    monkeypatch.setattr(stale, "date_span", lambda searcher: short)
+    monkeypatch.setattr(stale.counter, "date_span", lambda searcher: short)
     assert stale.search(request)["facets"]["published_at"] == want

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -607,3 +608,36 @@ def test_screenshots_at_desktop_and_phone_width(browser: Browser, server: Server
             watch.check(page)
         finally:
             page.context.close()
+
+
+def test_estimated_counts_are_shown_as_estimates(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With [counting] set so low that a broad query is counted from a sample, the page marks every
+    estimated facet count "~" with its interval, and says the counts are approximate."""
+    from conftest import config_with
+
+    root = tmp_path_factory.mktemp("page-sampled")
+    config = config_with(root, "counting", exact_up_to=1, sample_size=8, date_sample_size=8)
+    build_index(root / "index", [SAMPLE, BAD, write_jsonl(root / "canary.jsonl", [canary_record()])], config)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("SEARCH_"):
+                patch.delenv(name)
+        app = create_app(Settings(index_dir=root / "index", config_path=Path(config.path), search_budget_ms=60_000))
+    with serve_in_thread(app) as base:
+        server = Server(base)
+        expected = server.api("/search", q="the")
+        assert expected["exhaustive"] == {"total": True, "facets": False}
+        page, watch = open_page(browser)
+        page.goto(server.url(q="the"))
+        expect_total(page, expected["total"])
+        expect(page.locator("#status .approximate")).to_have_text(" · approximate counts")
+        estimates = page.locator("#topics .facet-count.is-estimate")
+        shown = [v for v in expected["facets"]["topics"] if "interval" in v]
+        expect(estimates).to_have_count(len(shown))
+        first = shown[0]
+        assert estimates.first.inner_text() == f"~{first['count']:,}"
+        assert estimates.first.get_attribute("title") == (
+            f"estimated: between {first['interval'][0]:,} and {first['interval'][1]:,}"
+        )
+        watch.check(page)
+        page.context.close()

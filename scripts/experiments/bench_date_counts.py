@@ -45,7 +45,7 @@ def main() -> int:
     from search_service.config import load_config
     from search_service.index.reader import IndexReader
     from search_service.index.store import IndexStore
-    from search_service.search import engine as search_module
+    from search_service.search import counting as search_module
     from search_service.search.engine import SearchEngine, SearchRequest
     from search_service.search.facets import day_histogram_agg, month_ranges_agg
 
@@ -63,14 +63,14 @@ def main() -> int:
         topics = [(t,) if t else () for _, t in queries]
         engine = SearchEngine(IndexReader(IndexStore(index_dir), config), config)
         days = SearchEngine(IndexReader(IndexStore(index_dir), config), config)
-        days.date_span = lambda searcher: None
+        days.counter.date_span = lambda searcher: None
         index = engine.reader.current().index
         searcher = index.searcher()
         floor, floor_days = Floor(index, config), Floor(index, config)
         floor_days._span = [None]
         span = engine.date_span(searcher)
         plans = [engine.plan(r, searcher).query(without="published_at") for r in requests]
-        month_agg = {"published_at": month_ranges_agg(engine.seconds_field, *span)}
+        month_agg = {"published_at": month_ranges_agg(engine.counter.seconds_field, *span)}
         day_agg = {"published_at": day_histogram_agg("published_at")}
         print(f"{_bench.SHAPE_NAMES[shape]}: {index_dir}, dates {span[0]} to {span[1]}, {len(queries)} queries")
 

@@ -1,8 +1,10 @@
 """The app factory: settings and config in, a FastAPI app with every route, middleware and handler out."""
 
 import gc
+import logging
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -26,6 +28,8 @@ from search_service.search.engine import SearchEngine
 from search_service.search.suggest import Suggester
 from search_service.settings import Settings
 
+log = logging.getLogger("search_service.index")
+
 
 def create_app(settings: Settings | None = None, config: IndexConfig | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -33,7 +37,9 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s)
+        reader = IndexReader(IndexStore(settings.index_dir), config, settings.reload_interval_s, warm=True)
+        # Open and warm the live generation before serving the first request (index/warm.py).
+        await anyio.to_thread.run_sync(_refresh, reader)
         engine = SearchEngine(
             reader, config, settings.max_query_terms, settings.result_cache_size, settings.search_budget_ms,
             now=settings.freshness_now,
@@ -46,14 +52,20 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
         # out of the collector's generations, it is not rescanned by every full collection.
         gc.collect()
         gc.freeze()
-        yield
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_follow_generations, reader, settings.reload_interval_s)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
         gc.unfreeze()
         app.state.analytics.stop()
 
     app = FastAPI(
         title="News search",
         version=__version__,
-        description="Ranked full-text search with highlighted snippets, exact facets, filters and paging.",
+        description="Ranked full-text search with highlighted snippets, facet counts (exact, or estimated past "
+        "a bound and said so), filters and paging.",
         lifespan=lifespan,
         default_response_class=JSON,
         # /docs and /redoc are served with their assets from an installed package (routes/docs.py), not a CDN.
@@ -80,6 +92,21 @@ def create_app(settings: Settings | None = None, config: IndexConfig | None = No
     add_analytics_routes(app, settings)
     add_meili_routes(app, settings, config)
     return app
+
+
+async def _follow_generations(reader: IndexReader, interval: float) -> None:
+    """Open and warm a new generation in a thread, off the request path: requests keep the open one
+    until the switch (IndexReader.current never waits for a refresh in progress)."""
+    while True:
+        await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(_refresh, reader)
+
+
+def _refresh(reader: IndexReader) -> None:
+    try:
+        reader.refresh()
+    except Exception:
+        log.exception("opening the live index generation failed")
 
 
 def app_from_env() -> FastAPI:

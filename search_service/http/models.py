@@ -33,14 +33,30 @@ class Hit(BaseModel):
     highlights: Highlights | None = Field(None, description="Left out when the search was degraded.")
 
 
+INTERVAL = (
+    "Only on an estimated count: the 95% interval [low, high] of the true count (it holds the true count "
+    "19 times in 20)."
+)
+
+
 class FacetValue(BaseModel):
     value: str
-    count: int
+    count: int = Field(description="Articles with the value; an estimate when `interval` is given.")
+    interval: list[int] | None = Field(None, description=INTERVAL, examples=[[11800, 12900]])
 
 
 class DateBucket(BaseModel):
     start: str = Field(description="ISO date of the bucket start (UTC).", examples=["1987-03-01"])
-    count: int
+    count: int = Field(description="Articles in the bucket; an estimate when `interval` is given.")
+    interval: list[int] | None = Field(None, description=INTERVAL, examples=[[310, 402]])
+
+
+class Exhaustive(BaseModel):
+    total: bool = Field(description="`total` is the exact number of matching articles.")
+    facets: bool = Field(
+        description="Every facet and date count is exact; false when some were estimated from a sample of the "
+        "matches (past [counting] exact_up_to; each estimate then has its `interval`). exhaustive=true forces exact."
+    )
 
 
 class Correction(BaseModel):
@@ -49,7 +65,8 @@ class Correction(BaseModel):
 
 
 class SearchOut(BaseModel):
-    total: int = Field(description="Exact number of matching articles.")
+    total: int = Field(description="Number of matching articles (exact when exhaustive.total).")
+    exhaustive: Exhaustive
     page: int
     per_page: int
     took_ms: float
@@ -119,6 +136,7 @@ class RelatedOut(BaseModel):
 class FacetValuesOut(BaseModel):
     facet: str
     values: list[FacetValue]
+    exhaustive: Exhaustive
     took_ms: float
 
 

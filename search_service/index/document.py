@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ import orjson
 import tantivy
 
 from search_service.config import IndexConfig
+from search_service.index.schema import SAMPLE_FIELD, SAMPLE_SLOTS
 from search_service.ingest.article import Article
 from search_service.ingest.content import ContentRules
 from search_service.ingest.render import cjk_text, markdown_to_text
@@ -23,6 +25,13 @@ def article_values(article: Article, rules: ContentRules | None = None) -> dict[
     values["body_text"] = body = markdown_to_text(article.body_md, article.title, rules)
     values["cjk_text"] = cjk_text(article.title, article.summary, body)
     return values
+
+
+def sample_key(slug: str) -> int:
+    """The article's sample slot: a hash of its slug, so uniform over articles, the same in every
+    rebuild and kept by an upsert (a sample never depends on import order or on chance)."""
+    digest = hashlib.blake2b(slug.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % SAMPLE_SLOTS
 
 
 def document_builder(
@@ -40,6 +49,7 @@ def document_builder(
     dates = [(f.name, f.source, f.seconds_field) for f in fields if f.kind == "date"]
     stored = [(f.name, f.source) for f in fields if f.kind == "stored"]
     rules = ContentRules.from_config(config.content)
+    key_source = config.key_field.source
 
     def build(article: Article) -> tantivy.Document:
         values = article_values(article, rules)
@@ -58,6 +68,7 @@ def document_builder(
             doc.add_integer(seconds, int(value.timestamp()))
         for name, source in stored:
             doc.add_bytes(name, orjson.dumps(values[source]))
+        doc.add_unsigned(SAMPLE_FIELD, sample_key(values[key_source]))
         if embedding_key is not None:
             doc.add_unsigned(EMBEDDING_FIELD, embedding_key(values))
         return doc

@@ -16,6 +16,7 @@ from search_service.config import IndexConfig
 from search_service.errors import IndexNotReadyError
 from search_service.index.schema import build_schema
 from search_service.index.store import Generation, IndexStore
+from search_service.index.warm import warm
 from search_service.index.writelog import WriteLog, carried_count
 
 log = logging.getLogger("search_service.reader")
@@ -49,10 +50,13 @@ class IndexReader:
     config is never served: the reader keeps the one it has and reports why.
     """
 
-    def __init__(self, store: IndexStore, config: IndexConfig, interval: float = 0.25) -> None:
+    def __init__(self, store: IndexStore, config: IndexConfig, interval: float = 0.25, warm: bool = False) -> None:
         self.store = store
         self.config = config
         self.interval = interval
+        # Warm a generation (index/warm.py) before serving it: the server does; one-off readers need not.
+        self.warm = warm
+        self.warmed: dict[str, Any] = {}  # what the last warm-up did, and how long it took
         self.schema = build_schema(config)
         self.problem: str | None = None
         # The live generation, when it cannot be opened: what /ready, /metrics and the log report.
@@ -72,7 +76,8 @@ class IndexReader:
 
     def current(self) -> OpenIndex:
         if time.monotonic() - self._checked >= self.interval:
-            self.refresh()
+            # While another thread opens and warms a generation, serve the one that is open.
+            self.refresh(wait=self._open is None)
         if self._open is None:
             raise IndexNotReadyError(
                 self.problem
@@ -81,14 +86,19 @@ class IndexReader:
             )
         return self._open
 
-    def refresh(self) -> None:
-        with self._lock:
+    def refresh(self, wait: bool = True) -> None:
+        """Follow CURRENT and commits. `wait=False`: return at once if another thread is at it."""
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
             self._checked = time.monotonic()
             name = self.store.current_name()
             if self._open is None or name != self._open.generation.name:
                 self._switch()
             elif self._open is not None:
                 self._reload_if_committed()
+        finally:
+            self._lock.release()
 
     def _switch(self) -> None:
         generation = self.store.current()
@@ -109,8 +119,13 @@ class IndexReader:
         except IndexNotReadyError as exc:
             self._damaged(generation, exc.message)
             return
+        mtime = _mtime(generation)
+        if self.warm:
+            started = time.perf_counter()
+            self.warmed = warm(index, self.config) | {"generation": generation.name}
+            self.warmed["ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._open = OpenIndex(generation, index)
-        self._meta_mtime = _mtime(generation)
+        self._meta_mtime = mtime
         self.problem = None
         self.damage = None
 

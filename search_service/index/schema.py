@@ -8,6 +8,12 @@ from search_service.config import IndexConfig, build_analyzer
 from search_service.semantic.registry import EMBEDDING_FIELD
 
 _BUILTIN_TOKENIZERS = {"raw": "raw"}
+# Every article's sample key: a hash of its slug into SAMPLE_SLOTS slots (search/counting.py
+# estimates counts over the articles of slots 0..m-1, a uniform sample the engine intersects
+# like any filter). Indexed, so that a range of slots is a posting-list union that can lead an
+# intersection; fast, so that a sample's size is one value_count aggregation.
+SAMPLE_FIELD = "_sample"
+SAMPLE_SLOTS = 1024
 
 
 def analyzer_name(name: str) -> str:
@@ -43,6 +49,7 @@ def build_schema(config: IndexConfig) -> tantivy.Schema:
         else:
             # Stored-only values are kept as JSON bytes: a text field would index them as one term.
             builder.add_bytes_field(f.name, stored=True, indexed=False)
+    builder.add_unsigned_field(SAMPLE_FIELD, indexed=True, fast=True)
     if config.semantic.enabled:
         builder.add_unsigned_field(EMBEDDING_FIELD, indexed=True, fast=True)
     return builder.build()

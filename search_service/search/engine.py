@@ -22,16 +22,9 @@ from search_service.config import IndexConfig
 from search_service.index.document import iso, public_article, stored_article
 from search_service.index.reader import IndexReader
 from search_service.search.controls import EditorialControls
+from search_service.search.counting import DATE_FILTER, FacetCounter, scaled
 from search_service.search.curation import NO_CURATION, CuratedPage, Curation, mark_pinned, page_layout, pin_slots
-from search_service.search.facets import (
-    choose_interval,
-    date_buckets,
-    day_histogram_agg,
-    month_counts,
-    month_ranges_agg,
-    terms_agg,
-    top_values,
-)
+from search_service.search.facets import top_values
 from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.query import Expansion, ParsedQuery, PrebuiltFilter, QueryBuilder, parse
 from search_service.search.related import RelatedArticles
@@ -42,7 +35,6 @@ from search_service.search.tiers import TieredPage, tiered_page
 HIT_ATTRIBUTES = ("slug", "title", "summary", "url", "published_at", "lang", "topics", "entities")
 # Snippet length that keeps a whole title.
 WHOLE_TEXT = 1_000_000
-DATE_FILTER = "published_at"
 PREBUILT_FILTER = "_prebuilt"
 
 
@@ -71,6 +63,7 @@ class SearchRequest:
     fallback: bool = True  # False: never widen an all-words query that finds few to any word
     # Searches of one multi-search share their words' planning here (not part of the request's identity).
     plans: dict | None = field(default=None, compare=False, hash=False)
+    exhaustive: bool = False  # count every match exactly, whatever their number ([counting])
 
     @property
     def cache_key(self) -> tuple:
@@ -87,11 +80,6 @@ _MATCH_FIELDS = ("q", "published_after", "published_before", "prefix", "typos", 
 # Facet value lists for browsing and typeahead hold every value of a facet: keep fewer of them.
 VALUE_COUNTS_CACHE_SIZE = 64
 PIN_ADDRESS_CACHE_SIZE = 4096
-# Intervals counted from month buckets rather than day ones (see facets.month_ranges_agg), for
-# queries with at least this many matches: below it the day buckets are few and cheaper than the
-# ranges (0.44 vs 0.98 ms at the seed shape's median, 10.3 vs 2.0 ms for 9,000 matches over 8 years).
-MONTHLY_INTERVALS = ("month", "year")
-MONTH_RANGES_MIN_MATCHES = 1_000
 
 
 @dataclass(frozen=True)
@@ -156,8 +144,8 @@ class SearchEngine:
         self.editorial = EditorialControls(reader.store.root, self.builder, config, reader.interval)
         self._pin_addresses = LRUCache(PIN_ADDRESS_CACHE_SIZE)
         self.date_field = config.histogram_field.name if config.histogram_field else None
-        self.seconds_field = config.histogram_field.seconds_field if config.histogram_field else None
-        self._date_spans = LRUCache(2)
+        # Facets and the date histogram: exact up to [counting] exact_up_to matches, sampled past it.
+        self.counter = FacetCounter(config, self.schema, lambda: self.reader.version)
         self.snippet_fields = config.snippets.fields
         by_source = {f.source: f for f in config.fields.values()}
         self._hit_plan = {
@@ -256,7 +244,8 @@ class SearchEngine:
         if cached is not None:
             return cached | {"took_ms": round((time.perf_counter() - started) * 1000, 3), "cached": True}, None
         response, plan = self._search(searcher, request, started)
-        self.cache.put(key, response)
+        if not response["degraded"]:  # a repeat may well finish in time: it is not served the cut answer
+            self.cache.put(key, response)
         return response, plan
 
     def _search(
@@ -302,11 +291,12 @@ class SearchEngine:
         if over_budget:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = mark_pinned(self._hits(searcher, plan, request, result), result)
-        facets, interval = (
-            self._cached_facets(searcher, plan, request, matched, result.count) if request.facets else ({}, None)
+        facets, interval, exact = (
+            self._cached_facets(searcher, plan, request, matched, result) if request.facets else ({}, None, True)
         )
         return {
             "total": result.count,
+            "exhaustive": {"total": True, "facets": exact},
             "page": request.page,
             "per_page": request.per_page,
             "took_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -529,79 +519,21 @@ class SearchEngine:
     # -- facets -----------------------------------------------------------------------------
 
     def _cached_facets(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str, count: int | None = None
-    ) -> tuple[dict[str, Any], str | None]:
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str, result: Any
+    ) -> tuple[dict[str, Any], str | None, bool]:
         shape = (request.facets, request.facet_size, request.date_interval)
-        key = (self.reader.version, self.editorial.key(request), request.matches_key, matched, shape)
-        return self.facet_cache.get_or_compute(key, lambda: self.facets(searcher, plan, request, count))
-
-    def facets(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, count: int | None = None
-    ) -> tuple[dict[str, Any], str | None]:
-        """Exact, disjunctive counts: each facet is counted under every filter except its own.
-
-        Facets whose own filter is not set share one aggregation call over the fully filtered query.
-        Also returns the date histogram's interval (chosen here for date_interval=auto). `count`,
-        the number of matches when known, decides whether months are counted by month ranges.
-        """
-        results: dict[str, Any] = {}
-        monthly = request.date_interval in MONTHLY_INTERVALS and (count or 0) >= MONTH_RANGES_MIN_MATCHES
-        span = self.date_span(searcher) if monthly else None
-        calls = self.facet_aggregations(plan, request, span)
-        for query, aggs in calls:
-            results.update(searcher.aggregate(query, aggs))
-        out: dict[str, Any] = {}
-        interval = None
-        for name in request.facets:
-            if name == self.date_field:
-                days = month_counts(results.get(name, {})) if span else results.get(name, {})
-                if days is None:  # articles outside the span: it is older than this searcher
-                    query = next(query for query, aggs in calls if name in aggs)
-                    days = searcher.aggregate(query, {name: day_histogram_agg(name)}).get(name, {})
-                interval = choose_interval(days) if request.date_interval == "auto" else request.date_interval
-                out[name] = date_buckets(days, interval)
-                continue
-            values = top_values(results.get(name, {}), request.facet_size)
-            shown = {v["value"] for v in values}
-            for value in request.filters.get(name, ()):
-                if value not in shown:  # a selected value is always listed, with its own count
-                    shown.add(value)
-                    values.append({"value": value, "count": self._count_with(searcher, plan, name, value)})
-            out[name] = values
-        return out, interval
-
-    def facet_aggregations(
-        self, plan: Plan, request: SearchRequest, span: tuple[date, date] | None = None
-    ) -> list[tuple[tantivy.Query, dict[str, Any]]]:
-        """The aggregation calls the facets need: one per distinct set of filters to leave out.
-
-        `span` (the index's first and last dates, `date_span`): count the dates by month, not day."""
-        groups: dict[str | None, dict[str, Any]] = {}
-        for name in request.facets:
-            if name == self.date_field:
-                own = DATE_FILTER if DATE_FILTER in plan.filters else None
-                histogram = month_ranges_agg(self.seconds_field, *span) if span else day_histogram_agg(name)
-                groups.setdefault(own, {})[name] = histogram
-            else:
-                own = name if name in plan.filters else None
-                groups.setdefault(own, {})[name] = terms_agg(name, request.facet_size)
-        return [(plan.query(without=without), aggs) for without, aggs in groups.items()]
+        browse = self.config.counting.browse_exact and not plan.parsed.groups
+        exact = request.exhaustive or browse
+        key = (self.reader.version, self.editorial.key(request), request.matches_key, matched, shape, exact)
+        # The fully filtered set's size, when the result's count is it (pins may lie outside it).
+        total = None if isinstance(result, CuratedPage) else result.count
+        # Browse pages count exactly once per index version, whatever the result cache's size.
+        cache = self.counter.browse if browse else self.facet_cache
+        return cache.get_or_compute(key, lambda: self.counter.facets(searcher, plan, request, total, exact))
 
     def date_span(self, searcher: tantivy.Searcher) -> tuple[date, date] | None:
-        """The first and last publication dates (UTC) in the index, for as long as it does not change."""
-        if self.seconds_field is None:
-            return None
-        field = self.seconds_field
-        return self._date_spans.get_or_compute(self.reader.version, lambda: index_date_span(searcher, field))
-
-    def _count_with(self, searcher: tantivy.Searcher, plan: Plan, name: str, value: str) -> int:
-        query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, plan.query(without=name)),
-                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, name, value)),
-            ]
-        )
-        return searcher.search(query, 1, count=True).count
+        """The first and last publication dates (UTC) in the index (counting.FacetCounter.date_span)."""
+        return self.counter.date_span(searcher)
 
     def highlighter(self, request: SearchRequest, plan: Plan | None = None) -> Highlighter:
         """What marks the request's words (corrections, synonyms) in any text; `plan`: search_planned's."""
@@ -620,14 +552,20 @@ class SearchEngine:
         started = time.perf_counter()
         searcher = self.reader.searcher()
 
-        def count() -> dict[str, Any]:
-            query = self.plan(request, searcher).query(without=name)
-            return searcher.aggregate(query, {name: terms_agg(name)}).get(name, {})
+        def count() -> tuple[dict[str, Any], Any]:
+            plan = self.plan(request, searcher)
+            exact = request.exhaustive or (self.config.counting.browse_exact and not plan.parsed.groups)
+            return self.counter.values(searcher, plan.query(without=name), name, exact)
 
-        key = (self.reader.version, self.editorial.key(request), name, request.matches_key)
-        counts = self.value_counts.get_or_compute(key, count)
-        values = top_values(counts, size, () if prefix else request.filters.get(name, ()), prefix)
-        return {"facet": name, "values": values, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
+        key = (self.reader.version, self.editorial.key(request), name, request.matches_key, request.exhaustive)
+        counts, estimator = self.value_counts.get_or_compute(key, count)
+        values = scaled(top_values(counts, size, () if prefix else request.filters.get(name, ()), prefix), estimator)
+        return {
+            "facet": name,
+            "values": values,
+            "exhaustive": {"total": True, "facets": estimator is None},
+            "took_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
 
     # -- articles ---------------------------------------------------------------------------
 
@@ -652,13 +590,3 @@ class SearchEngine:
         return result.hits[0][1] if result.hits else None
 
 
-def index_date_span(searcher: tantivy.Searcher, seconds_field: str) -> tuple[date, date] | None:
-    """The UTC days of the earliest and latest values of a date's seconds field; None in an index without any."""
-    found = searcher.aggregate(
-        tantivy.Query.all_query(),
-        {"first": {"min": {"field": seconds_field}}, "last": {"max": {"field": seconds_field}}},
-    )
-    first, last = found.get("first", {}).get("value"), found.get("last", {}).get("value")
-    if first is None or last is None:
-        return None
-    return datetime.fromtimestamp(first, UTC).date(), datetime.fromtimestamp(last, UTC).date()

@@ -40,6 +40,16 @@ def add_search_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> 
         Query(description="Published before (exclusive; ISO date or datetime).", examples=["1987-04-01"]),
     ]
 
+    Exhaustive = Annotated[
+        bool,
+        Query(
+            description="Count every match exactly, however many (editors' reports). By default facet counts "
+            f"past {config.counting.exact_up_to:,} matches are estimated from a sample; the response's "
+            "`exhaustive` says which counts are exact.",
+            examples=[True],
+        ),
+    ]
+
     def build_request(
         request: Request,
         q: str,
@@ -114,6 +124,7 @@ def add_search_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> 
                 examples=[True],
             ),
         ] = True,
+        exhaustive: Exhaustive = False,
     ) -> JSON:
         if page * per_page > settings.max_page_depth:
             raise InvalidParameterError(
@@ -127,7 +138,7 @@ def add_search_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> 
             request, q, topic, entity, lang, published_after, published_before,
             sort=sort, page=page, per_page=per_page, facets=wanted, facet_size=facet_size,
             date_interval=date_interval, prefix=prefix, typos=typos, freshness=freshness == "on",
-            semantic=semantic,
+            semantic=semantic, exhaustive=exhaustive,
         )  # fmt: skip
         result = app.state.engine.search(search_request)
         return JSON(app.state.analytics.record(search_request, result, request.headers.get(ANALYTICS_HEADER)))
@@ -168,10 +179,13 @@ def add_search_routes(app: FastAPI, settings: Settings, config: IndexConfig) -> 
         lang: Lang = [],  # noqa: B006
         published_after: After = None,
         published_before: Before = None,
+        exhaustive: Exhaustive = False,
     ) -> JSON:
         if facet not in facet_names:
             raise NotFoundError(f"unknown facet {facet!r}; facets are {', '.join(facet_names)}")
-        search_request = build_request(request, q, topic, entity, lang, published_after, published_before)
+        search_request = build_request(
+            request, q, topic, entity, lang, published_after, published_before, exhaustive=exhaustive
+        )
         return JSON(app.state.engine.facet_values(facet, search_request, prefix.strip(), size))
 
     @get("/suggest", response_model=SuggestOut, responses=ERRORS, summary="Search-box completions")

@@ -280,11 +280,23 @@ function render(s, data, buckets, interval, histogramError) {
 
 function renderStatus(s, data) {
   const total = data.total;
-  const words = `${formatCount(total)} ${total === 1 ? "article" : "articles"}`;
+  // An estimated total reads as one ("about 12,300"); estimated facet counts are marked "~" and said so.
+  const estimated = data.exhaustive?.total === false;
+  const count = estimated ? `about ${formatCount(roughly(total))}` : formatCount(total);
+  const words = `${count} ${total === 1 && !estimated ? "article" : "articles"}`;
   const pages = Math.ceil(total / s.perPage);
   const parts = [h("strong", { text: words })];
   if (s.q.trim()) parts.push(" for ", h("span", { class: "query", text: `“${s.q.trim()}”` }));
   if (pages > 1) parts.push(h("span", { class: "muted", text: ` · page ${formatCount(s.page)} of ${formatCount(pages)}` }));
+  if (data.exhaustive?.facets === false) {
+    parts.push(
+      h("span", {
+        class: "muted approximate",
+        title: "Counts marked ~ are estimated from a sample of the matches",
+        text: " · approximate counts",
+      }),
+    );
+  }
   replaceChildren(ui.status, parts);
   renderSpelling(s, data);
   ui.notice.hidden = data.matched !== "any" || total === 0;
@@ -333,6 +345,12 @@ function renderSpelling(s, data) {
   }
   replaceChildren(ui.spelling, lines);
   ui.spelling.hidden = lines.length === 0;
+}
+
+/** A count to three significant figures (12,345 -> 12,300): an estimate's precision. */
+function roughly(n) {
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, n))) - 2);
+  return Math.round(n / step) * step;
 }
 
 function renderError(error) {
@@ -463,7 +481,7 @@ function drawFacetList(name, list, values, empty = "None") {
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.value : undefined;
   replaceChildren(
     list,
-    values.map(({ value, count }) =>
+    values.map(({ value, count, interval }) =>
       h(
         "li",
         {},
@@ -477,7 +495,13 @@ function drawFacetList(name, list, values, empty = "None") {
             onchange: (e) => toggleFilter(name, value, e.target.checked),
           }),
           h("span", { class: "facet-value", dir: "auto", text: value }),
-          h("span", { class: "facet-count", text: formatCount(count) }),
+          interval
+            ? h("span", {
+                class: "facet-count is-estimate",
+                title: `estimated: between ${formatCount(interval[0])} and ${formatCount(interval[1])}`,
+                text: `~${formatCount(count)}`,
+              })
+            : h("span", { class: "facet-count", text: formatCount(count) }),
         ),
       ),
     ),
