@@ -141,8 +141,7 @@ class WriteLog:
 
     def carried(self, generation_path: Path, through: str) -> LogFile:
         """The carried.jsonl of a new generation, covering the entries up to `through`."""
-        log = LogFile(generation_path / CARRIED, header={"through": through})
-        return log
+        return LogFile(generation_path / CARRIED, header={"through": through})
 
     def compact(self, generation_path: Path | None) -> bool:
         """Fold the entries after the live generation's carried.jsonl into one file (the last state
