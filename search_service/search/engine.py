@@ -588,5 +588,3 @@ class SearchEngine:
         key = self.config.key_field.name
         result = searcher.search(tantivy.Query.term_query(self.schema, key, slug), 1, count=False)
         return result.hits[0][1] if result.hits else None
-
-
