@@ -90,7 +90,16 @@ class Suggester:
         lead = typed[: len(typed) - len(last)]
         counts: Counter[str] = Counter()
         shown: dict[str, str] = {}
-        for _, address in searcher.search(query, TITLE_SAMPLE, count=False).hits:
+        addresses = [address for _, address in searcher.search(query, TITLE_SAMPLE, count=False).hits]
+        # A last word that may be whole ('bank of'): also sample titles holding the typed words as a
+        # phrase, so its continuations are counted over titles that have them, not over the many that
+        # hold the words apart ('bank official' answers 'bank o' too, from the sample above).
+        whole = self._phrase_query(" ".join([*head, last])) if head else None
+        if whole is not None:
+            seen = {(a.segment_ord, a.doc) for a in addresses}
+            hits = searcher.search(whole, TITLE_SAMPLE, count=False).hits
+            addresses += [a for _, a in hits if (a.segment_ord, a.doc) not in seen]
+        for address in addresses:
             title = _WORD_RE.findall(searcher.doc(address).get_first(self.title_field) or "")
             folded = [normalize_query(w) for w in title]
             for i in range(len(title) - len(wanted)):
@@ -103,6 +112,10 @@ class Suggester:
                 counts[key] += 1
                 shown.setdefault(key, text)
         return [("title", shown[key], n) for key, n in counts.items()]
+
+    def _phrase_query(self, text: str) -> tantivy.Query | None:
+        tokens = self.engine.builder.tokens(text, self.title_field) if self.title_field else []
+        return tantivy.Query.phrase_query(self.engine.schema, self.title_field, tokens) if len(tokens) > 1 else None
 
     def _title_query(self, head: str, prefix: str) -> tantivy.Query | None:
         """Titles holding the words before the last (as a phrase) and a word starting with the last one."""
