@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -61,10 +62,11 @@ def test_a_damaged_live_generation_falls_back_to_the_previous_one_and_names_the_
 
         # A rebuild replaces it: the service follows and is ready again.
         Indexer(rebuilt_twice.store, rebuilt_twice.config).rebuild([str(SAMPLE)])
+        # The worker opens (and warms) the new generation in the background: wait for the switch.
         body = http.get("/ready").json()
-        for _ in range(40):
-            if body["status"] == "ready":
-                break
+        deadline = time.monotonic() + 15
+        while body["status"] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.05)
             body = http.get("/ready").json()
         assert body["status"] == "ready" and body["generation"] == rebuilt_twice.store.current().name, body
         assert "search_index_damaged{" not in http.get("/metrics").text

@@ -28,6 +28,8 @@ from search_service.search.engine import SearchEngine
 
 log = logging.getLogger("search_service.meili")
 SOURCE = "<meilisearch task>"
+# How long the runner waits before trying the task table again after a storage error.
+STORAGE_RETRY_S = 5.0
 
 
 @dataclass
@@ -44,6 +46,7 @@ class TaskRunner:
         self.engine = engine
         self.poll_s = poll_s
         self.wake = anyio.Event()
+        self._storage_failed = False
 
     def notify(self) -> None:
         """A task was enqueued in this worker: look now rather than at the next poll."""
@@ -53,9 +56,17 @@ class TaskRunner:
         while True:
             try:
                 ran = await self.run_one()
+            except ServiceError as exc:  # the task table's disk is full or failing: wait, say so once
+                if not self._storage_failed:
+                    log.error("meilisearch tasks wait for storage: %s", exc.message)
+                self._storage_failed = True
+                with anyio.move_on_after(STORAGE_RETRY_S):
+                    await anyio.sleep_forever()
+                continue
             except Exception:  # a bug: keep the loop (and the durable tasks) alive, tell the operator
                 log.exception("meilisearch task runner failed")
                 ran = False
+            self._storage_failed = False
             if not ran:
                 with anyio.move_on_after(self.poll_s):
                     await self.wake.wait()

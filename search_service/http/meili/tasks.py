@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from search_service.errors import storage_error
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     uid INTEGER PRIMARY KEY,
@@ -123,18 +125,36 @@ class Task:
 class TaskStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        # Created on first use, not here: a worker starting on a full or failing disk still serves
+        # searches, and each task call answers with the storage error until the disk is back.
+        self._ready = False
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+        finally:
+            db.close()
+        self._ready = True
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            if not self._ready:
+                self._create()
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise storage_error(f"cannot open the task table {self.path}", self.path.parent, exc) from exc
         try:
             # FULL: a committed task (and its documents) survives a crash of the process or machine.
             db.execute("PRAGMA synchronous=FULL")
             yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise storage_error(f"cannot write the task table {self.path}", self.path.parent, exc) from exc
         finally:
             db.close()
 
