@@ -3,12 +3,13 @@ highlighter marks, and highlight and crop put tags and markers where Meilisearch
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
-from conftest import SAMPLE, build_index, engine_for, read_jsonl
+from conftest import REUTERS, SAMPLE, build_index, engine_for, iter_jsonl, read_jsonl
 
-from search_service.http.meili.formatting import FormatOptions, fast_spans, format_text, formatted
+from search_service.http.meili.formatting import FormatOptions, WordStarts, fast_spans, format_text, formatted
 from search_service.search.engine import SearchRequest
 
 
@@ -60,3 +61,18 @@ def test_fast_spans_find_words_that_fold_to_the_query(engine):
     for q in ("zurich ecole", "election cafe", "elan", "naive"):
         highlighter = engine.highlighter(SearchRequest(q=q, prefix=True, typos=False))
         assert fast_spans(highlighter)(text) == highlighter.spans(text) != [], q
+
+
+ODD_TEXTS = (
+    "İstanbul İzmir: İSTANBUL istanbul",  # İ lowers to two characters: the regular expression's path
+    "Straße STRASSE straße; Ärger ärgerlich, ÄRGER — Œuvre œuvre • ünder_score x_ünder 3ünder ab3ü",
+    "the bank's banks; BANKING (bank) bank-holiday _bank ban",
+)
+
+
+@pytest.mark.parametrize("heads", [["ban", "the"], ["ist", "str"], ["ärg", "œuv", "ü"], ["3", "ab"], ["u", "x"]])
+def test_word_starts_find_what_one_regular_expression_finds(heads: list[str]) -> None:
+    starts = WordStarts(heads)
+    texts = [*ODD_TEXTS, *(r["body_md"] for r in itertools.islice(iter_jsonl(REUTERS), 300))]
+    for text in texts:
+        assert starts(text) == [m.span() for m in starts.pattern.finditer(text)], text[:80]

@@ -17,6 +17,8 @@ from search_service.search.snippets import Highlighter, merge_spans
 
 Spans = Callable[[str], list[tuple[int, int]]]
 _WORD = re.compile(r"\S+")
+_WORD_REST = re.compile(r"[^\W_]*")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def fast_spans(highlighter: Highlighter) -> Spans:
@@ -26,27 +28,64 @@ def fast_spans(highlighter: Highlighter) -> Spans:
     distinct word once per response. Phrases and CJK substrings, which need every token, take the
     highlighter's full scan."""
     matcher = highlighter.matcher
-    heads = {t[:3] for t in matcher.exact} | {p[:3] for p in matcher.prefixes}
+    heads = sorted({t[:3] for t in matcher.exact} | {p[:3] for p in matcher.prefixes})
     if matcher.phrases or matcher.substrings or not heads:
         return highlighter.spans
-    alternatives = "|".join(re.escape(h) for h in sorted(heads))
-    # A word: letters and digits, as the simple tokenizer cuts them.
-    candidates = re.compile(rf"(?<![^\W_])(?:{alternatives}|[^\W_]{{0,2}}(?=[^\W_])[^\x00-\x7f])[^\W_]*", re.IGNORECASE)
+    find = WordStarts(heads)
     decided: dict[str, bool] = {}
 
     def spans(text: str) -> list[tuple[int, int]]:
         found = []
-        for match in candidates.finditer(text):
-            word = match.group().lower()
+        for start, end in find(text):
+            word = text[start:end].lower()
             ok = decided.get(word)
             if ok is None:
                 tokens = highlighter.analyzer.analyze(word)
                 ok = decided[word] = len(tokens) == 1 and matcher.matches(tokens[0], word)
             if ok:
-                found.append(match.span())
+                found.append((start, end))
         return merge_spans(text, found)
 
     return spans
+
+
+class WordStarts:
+    """The words of a text (letters and digits, as the simple tokenizer cuts them) that start with
+    one of `heads` (lower case), or whose first three letters hold one that is not ASCII.
+
+    On a 6 KB body this is 2.7x faster than one regular expression doing the same (86 against
+    236 us): the heads are found with str.find on the lowered text, and non-ASCII letters, which
+    are rare, with a one-character class. The regular expression remains for the texts whose
+    lowering changes their length (a few letters, like U+0130, lower to two characters)."""
+
+    def __init__(self, heads: list[str]) -> None:
+        self.heads = heads
+        alternatives = "|".join(re.escape(h) for h in heads)
+        self.pattern = re.compile(
+            rf"(?<![^\W_])(?:{alternatives}|[^\W_]{{0,2}}(?=[^\W_])[^\x00-\x7f])[^\W_]*", re.IGNORECASE
+        )
+
+    def __call__(self, text: str) -> list[tuple[int, int]]:
+        low = text.lower()
+        if len(low) != len(text):
+            return [m.span() for m in self.pattern.finditer(text)]
+        starts = set()
+        for head in self.heads:
+            at = low.find(head)
+            while at >= 0:
+                if at == 0 or not low[at - 1].isalnum():
+                    starts.add(at)
+                at = low.find(head, at + 1)
+        if not text.isascii():
+            for match in _NON_ASCII.finditer(text):
+                at = start = match.start()
+                if not text[at].isalnum():
+                    continue
+                while start > 0 and at - start < 3 and text[start - 1].isalnum():
+                    start -= 1
+                if at - start <= 2 and (start == 0 or not text[start - 1].isalnum()):
+                    starts.add(start)
+        return [(start, _WORD_REST.match(text, start).end()) for start in sorted(starts)]
 
 
 @dataclass(frozen=True)
