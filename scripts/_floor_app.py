@@ -35,7 +35,8 @@ from search_service.index.schema import register_analyzers
 from search_service.index.store import IndexStore
 from search_service.search.counting import MONTH_RANGES_MIN_MATCHES, index_date_span
 from search_service.search.engine import HIT_ATTRIBUTES, WHOLE_TEXT, Ranked
-from search_service.search.facets import day_histogram_agg, month_ranges_agg, terms_agg
+from search_service.search.facet_ids import FacetIds
+from search_service.search.facets import day_histogram_agg, month_ranges_agg
 from search_service.search.freshness import FreshnessRanker, current_now
 from search_service.search.query import any_term
 from search_service.search.snippets import FIRST_WINDOW, NEAR_CHARS, Locator, Matcher
@@ -69,9 +70,10 @@ ENGINE_CALLS = (
      "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
     ("aggregations", "FacetCounter.facets, FacetCounter.groups, FacetCounter.date_span",
      "searcher.aggregate(query, aggs), always exact (the floor never samples: [counting] is not applied): "
-     "terms per facet; the dates by a range per calendar month over the index's "
-     "date span (min and max, once per index version) for MONTH_RANGES_MIN_MATCHES matches or more, else a "
-     "1-day date_histogram; one call per distinct facet filter left out"),
+     "terms per facet over its id column, the ids shown named again the first time the process sees them "
+     "(FacetIds.name: searcher.search(id term, 1) + searcher.doc); the dates by a range per calendar "
+     "month over the index's date span (min and max, once per index version) for MONTH_RANGES_MIN_MATCHES "
+     "matches or more, else a 1-day date_histogram; one call per distinct facet filter left out"),
     ("selected counts", "FacetCounter.count_with", "searcher.search(query without the facet's filter AND the "
      "value, 1, count=True) for a selected facet value outside the top facet_size"),
 )  # fmt: skip
@@ -141,6 +143,7 @@ class Floor:
     def __init__(self, index: tantivy.Index, config: IndexConfig, calls: Calls = CALLS) -> None:
         self.index = index
         self.schema = index.schema
+        self.ids = FacetIds(index.schema)
         self.calls = calls
         self.boosts = config.search_boosts()
         self.fields = list(self.boosts)
@@ -307,7 +310,7 @@ class Floor:
         for name in facets:
             own = name if name in filters else None
             if name != self.date_field:
-                agg = terms_agg(name, size)
+                agg = FacetIds.agg(name, size)
             else:
                 agg = month_ranges_agg(self.seconds_field, *span) if span else day_histogram_agg(name)
             groups.setdefault(own, {})[name] = agg
@@ -317,6 +320,8 @@ class Floor:
             results.update(searcher.aggregate(with_filters(self.schema, text, rest), aggs))
         out: dict[str, Any] = {}
         for name in facets:
+            if name != self.date_field and name in results:
+                results[name] = self.ids.named(searcher, name, results[name])
             buckets = results.get(name, {}).get("buckets", [])
             if name == self.date_field:
                 months: dict[str, int] = {}

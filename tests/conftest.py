@@ -146,6 +146,24 @@ def facet_counts(searcher: tantivy.Searcher, field: str, query: tantivy.Query | 
     return {bucket["key"]: bucket["doc_count"] for bucket in result["buckets"]}
 
 
+def assert_same_facets(got: dict[str, Any], want: dict[str, Any], size: int = 10) -> None:
+    """A benchmark peer's facets agree with the service's: the same date buckets, and per terms
+    facet the same counts in order, the same values above the last place and the same count for
+    every value both list. Of values tied at the last place each may keep others: the service keeps
+    the smallest value ids (search/facet_ids.py), the peers the first by name."""
+    assert got.keys() == want.keys()
+    for name, values in want.items():
+        other = got[name]
+        if not values or "value" not in values[0]:
+            assert other == values, name
+            continue
+        assert [v["count"] for v in other[:size]] == [v["count"] for v in values[:size]], name
+        cut = values[size - 1]["count"] if len(values) >= size else -1
+        assert [v for v in other[:size] if v["count"] > cut] == [v for v in values[:size] if v["count"] > cut], name
+        counts = {v["value"]: v["count"] for v in values}
+        assert all(counts.get(v["value"], v["count"]) == v["count"] for v in other), name
+
+
 def count_matches(index: tantivy.Index, query: tantivy.Query) -> int:
     return index.searcher().search(query, limit=1).count
 

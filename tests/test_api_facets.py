@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from conftest import REUTERS_DOCUMENTS
 
+from search_service.index.document import value_id
+
 Record = dict[str, Any]
 
 
@@ -75,8 +77,10 @@ def value_counts(records: Iterable[Record], key: str) -> Counter[str]:
 
 
 def expected_facet(counts: Counter[str], size: int, selected: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Top `size` values by count desc then value, then every selected value not already listed."""
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
+    """The `size` most frequent values (of values tied at the last place, those with the smallest
+    ids: search/facet_ids.py) by count desc then value, then every selected value not listed."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], value_id(item[0])))[:size]
+    ranked.sort(key=lambda item: (-item[1], item[0]))
     shown = {value for value, _ in ranked}
     ranked += [(value, counts.get(value, 0)) for value in selected if value not in shown]
     return [{"value": value, "count": count} for value, count in ranked]

@@ -16,6 +16,13 @@ SAMPLE_FIELD = "_sample"
 SAMPLE_SLOTS = 1024
 
 
+def value_ids_field(name: str) -> str:
+    """The column of a keyword facet's values as 64-bit ids (index/document.py value_id): counting
+    ids needs no term dictionary, whose cost per segment grows with the distinct values of the
+    index (search/facet_ids.py). Indexed, so that an id leads to an article holding its value."""
+    return f"_{name}_ids"
+
+
 def analyzer_name(name: str) -> str:
     # Prefixed so a config analyzer never shadows one of tantivy's built-ins.
     return f"cfg_{name}"
@@ -41,6 +48,8 @@ def build_schema(config: IndexConfig) -> tantivy.Schema:
             builder.add_text_field(f.name, stored=f.stored, tokenizer_name=field_tokenizer(config, f.analyzer))
         elif f.kind == "keyword":
             builder.add_text_field(f.name, stored=f.stored, fast=f.facet, tokenizer_name="raw", index_option="basic")
+            if f.facet:
+                builder.add_unsigned_field(value_ids_field(f.name), indexed=True, fast=True)
             if f.search_field:
                 builder.add_text_field(f.search_field, tokenizer_name=field_tokenizer(config, f.analyzer))
         elif f.kind == "date":

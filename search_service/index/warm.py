@@ -19,7 +19,7 @@ from typing import Any
 import tantivy
 
 from search_service.config import IndexConfig
-from search_service.index.schema import SAMPLE_FIELD
+from search_service.index.schema import SAMPLE_FIELD, value_ids_field
 
 # How many of the newest articles' titles become warm-up searches, and words taken from each.
 WARM_ARTICLES = 20
@@ -38,6 +38,7 @@ def warm(index: tantivy.Index, config: IndexConfig) -> dict[str, Any]:
     aggs: dict[str, Any] = {SAMPLE_FIELD: {"value_count": {"field": SAMPLE_FIELD}}}
     for name in config.facets:
         aggs[name] = {"terms": {"field": name, "size": 1, "segment_size": 1}}
+        aggs[f"{name}:ids"] = {"terms": {"field": value_ids_field(name), "size": 1, "segment_size": 1}}
     histogram = config.histogram_field
     if histogram is not None:
         aggs["_first"] = {"min": {"field": histogram.seconds_field}}
