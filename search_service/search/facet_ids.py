@@ -26,6 +26,9 @@ from search_service.index.schema import value_ids_field
 
 # Enough for every value of a segment: an exact count must see them all (ids cost 8 bytes each).
 ALL_IDS = 10_000_000
+# Values one id aggregation returns at most: tantivy refuses a request whose results hold more
+# than 65,000 buckets in all (topics and entities are asked together). /search asks for 100 at most.
+MOST_VALUES = 30_000
 # Names kept per process: every entity of a 1M-article archive (178,799) with room to spare.
 NAMES_KEPT = 400_000
 
@@ -39,7 +42,8 @@ class FacetIds:
 
     @staticmethod
     def agg(field: str, size: int, segment_size: int = ALL_IDS) -> dict[str, Any]:
-        """The `size` most frequent ids of `field`; exact with the default `segment_size`."""
+        """The `size` (at most MOST_VALUES) most frequent ids of `field`; exact with the default `segment_size`."""
+        size = min(size, MOST_VALUES)
         return {"terms": {"field": value_ids_field(field), "size": size, "segment_size": segment_size}}
 
     def named(self, searcher: tantivy.Searcher, field: str, result: dict[str, Any]) -> dict[str, Any]:
