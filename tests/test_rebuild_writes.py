@@ -393,6 +393,30 @@ def test_restarting_serve_sample_keeps_a_pushed_article_and_says_where_its_index
     assert f"serving the index in {index_dir}" in log.read_text()
 
 
+def test_serve_sample_migrates_an_index_an_older_version_built_keeping_pushed_articles(tmp_path: Path):
+    """An index of another layout (here: another config's fingerprint, as an older version gives)
+    is refused by this version's server; serve-sample migrates it instead of serving that refusal."""
+    index_dir, port, log = tmp_path / "old-index", free_port(), tmp_path / "serve-sample.log"
+    older = tmp_path / "older.toml"
+    text = Path(load_config().path).read_text()
+    older.write_text(text.replace('"stemmer:english"]', '"stemmer:english", "remove_long:30"]', 1))
+    pushed = tmp_path / "pushed.jsonl"
+    pushed.write_text(json.dumps(article("pushed-before-upgrade")) + "\n")
+    for args in ([str(SAMPLE)], ["--incremental", str(pushed)]):
+        command = [*CLI, "reindex", "--config", str(older), "--index-dir", str(index_dir), *args]
+        done = subprocess.run(command, env=cli_env(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    refused = subprocess.run([*CLI, "stats", "--index-dir", str(index_dir)], env=cli_env(), capture_output=True)
+    assert refused.returncode == 5
+    process = _serve_sample(index_dir, port, log)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/articles/pushed-before-upgrade").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["documents"] == 41
+    finally:
+        _stop(process)
+    assert "migrating it" in log.read_text()
+
+
 def test_the_cli_says_where_it_looked_for_an_index(tmp_path: Path):
     result = subprocess.run(
         [*CLI, "stats", "--index-dir", str(tmp_path / "nowhere")], env=cli_env(), capture_output=True, text=True
