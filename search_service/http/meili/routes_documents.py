@@ -50,6 +50,11 @@ def documents_router(settings: Settings) -> APIRouter:
     def state(request: Request) -> MeiliState:
         return request.app.state.meili
 
+    async def read_json(request: Request) -> Any:
+        """A JSON request body (415 for another media type, 413 past the write limit)."""
+        media_type(request, (JSON_TYPE,))
+        return loads(await read_body(request, limit_bytes))
+
     async def read_documents(request: Request) -> list[Any]:
         kind = media_type(request, (JSON_TYPE, *NDJSON_TYPES))
         body = await read_body(request, limit_bytes)
@@ -114,8 +119,7 @@ def documents_router(settings: Settings) -> APIRouter:
     async def delete_batch(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
-        media_type(request, (JSON_TYPE,))
-        ids = loads(await read_body(request, limit_bytes))
+        ids = await read_json(request)
         if not isinstance(ids, list) or not all(isinstance(i, str | int) and not isinstance(i, bool) for i in ids):
             raise bad_request("invalid_document_ids", "The body must be a JSON array of document ids (slugs).")
         return await delete(
@@ -126,8 +130,7 @@ def documents_router(settings: Settings) -> APIRouter:
     async def delete_by_filter(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
-        media_type(request, (JSON_TYPE,))
-        body = loads(await read_body(request, limit_bytes))
+        body = await read_json(request)
         if not isinstance(body, dict) or body.get("filter") in (None, "", []):
             raise bad_request("missing_document_filter", 'Missing field `filter`: send {"filter": "..."}.')
         prebuilt(state(request).schema, body["filter"], "invalid_document_filter")  # refused now, not in the task
@@ -161,8 +164,7 @@ def documents_router(settings: Settings) -> APIRouter:
     async def fetch_documents(request: Request, uid: IndexUid) -> JSON:
         require_articles(uid)
         require_master(request, settings)
-        media_type(request, (JSON_TYPE,))
-        body = loads(await read_body(request, limit_bytes))
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise bad_request("bad_request", "The body must be a JSON object.")
         return JSON(await anyio.to_thread.run_sync(list_documents, state(request), body))
