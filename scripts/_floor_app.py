@@ -68,7 +68,7 @@ ENGINE_CALLS = (
     ("further snippets", "Snippets.body_matches, Snippets.further", "for the long bodies whose first window "
      "has no match: one searcher.search(slugs AND body words, n); for those that match, snippet_from_doc of "
      "the 2 x NEAR_CHARS around the first word that can match, or of the whole body"),
-    ("aggregations", "FacetCounter.facets, FacetCounter.groups, FacetCounter.date_span",
+    ("aggregations", "FacetCounter.count, FacetCounter.group, FacetCounter.date_span",
      "searcher.aggregate(query, aggs), always exact (the floor never samples: [counting] is not applied): "
      "terms per facet over its id column, the ids shown named again the first time the process sees them "
      "(FacetIds.name: searcher.search(id term, 1) + searcher.doc); the dates by a range per calendar "

@@ -269,7 +269,8 @@ class IndexConfig:
 # Bump when the code changes how fields become index fields (e.g. a new companion field).
 # 4: every document carries its sample key (index/schema.py SAMPLE_FIELD, for estimated counts).
 # 5: keyword facets also carry their values as 64-bit ids (index/schema.py value_ids_field).
-SCHEMA_LAYOUT = 5
+# 6: every document carries the sample levels its key falls in (index/schema.py SAMPLE_LEVELS_FIELD).
+SCHEMA_LAYOUT = 6
 _QUERY_TIME_FIELD_KEYS = ("boost", "query_name", "filter_param", "search_boost", "histogram")
 
 

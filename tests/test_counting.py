@@ -20,7 +20,7 @@ from conftest import REUTERS, BuiltIndex, api_client, build_index, config_with, 
 
 from search_service.index.document import sample_key
 from search_service.index.schema import SAMPLE_SLOTS
-from search_service.search.counting import Estimator
+from search_service.search.counting import Counted, Estimator, Sample, sample_filter, slots_for
 from search_service.search.engine import SearchEngine, SearchRequest
 
 EXACT_UP_TO = 1_000
@@ -57,6 +57,36 @@ def test_the_sample_key_is_a_uniform_hash_of_the_slug() -> None:
     for eighth in range(8):
         share = sum(eighth * SAMPLE_SLOTS // 8 <= k < (eighth + 1) * SAMPLE_SLOTS // 8 for k in keys) / len(keys)
         assert abs(share - 1 / 8) < 0.01, (eighth, share)
+
+
+def test_each_sample_level_is_one_term_holding_the_articles_of_its_first_slots(engine: SearchEngine) -> None:
+    searcher = engine.reader.searcher()
+    keys = [sample_key(record["slug"]) for record in iter_jsonl(REUTERS)]
+    for slots in (1, 2, 16, 128, 512):
+        level = searcher.search(sample_filter(engine.schema, slots), 1, count=True).count
+        assert level == sum(key < slots for key in keys), slots
+    with pytest.raises(ValueError):
+        sample_filter(engine.schema, 96)  # not a level: a power of two below SAMPLE_SLOTS
+
+
+@pytest.mark.parametrize(
+    ("size", "wanted", "slots"),
+    [(1_000_000, 10_000, 8), (20_000, 10_000, 512), (15_000, 10_000, 512), (13_700, 10_000, 1024), (0, 10, 1024)],
+)
+def test_a_sample_is_the_level_nearest_the_size_asked_for(size: int, wanted: int, slots: int) -> None:
+    assert slots_for(size, wanted) == slots
+    assert slots == SAMPLE_SLOTS or 0.7 * wanted <= size * slots / SAMPLE_SLOTS <= 1.42 * wanted
+    assert slots_for(10**9, 1) == 1  # the smallest level, however few are asked for
+
+
+def test_counts_made_before_the_total_was_known_are_redone_when_it_is_within_a_facets_exact_limit() -> None:
+    """Counting beside the ranked search estimates the set's size; a set the total shows to be
+    within exact_up_to must still get exact counts."""
+    sampled = Counted({}, {"topics": Sample(slots=64, sampled=40, main=True, limit=EXACT_UP_TO)})
+    assert not sampled.holds_for(EXACT_UP_TO) and sampled.holds_for(EXACT_UP_TO + 1) and sampled.holds_for(None)
+    disjunctive = Counted({}, {"topics": Sample(slots=64, sampled=40, main=False, limit=EXACT_UP_TO)})
+    assert disjunctive.holds_for(10)  # its set is not the search's: the total says nothing of its size
+    assert Counted({}, {"topics": Sample(SAMPLE_SLOTS, 10, True, EXACT_UP_TO)}).holds_for(10)
 
 
 @pytest.mark.parametrize("q", ["cocoa", "gold", "interest rates", "coffee brazil", ""])

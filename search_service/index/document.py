@@ -11,7 +11,7 @@ import orjson
 import tantivy
 
 from search_service.config import IndexConfig
-from search_service.index.schema import SAMPLE_FIELD, SAMPLE_SLOTS, value_ids_field
+from search_service.index.schema import SAMPLE_FIELD, SAMPLE_LEVELS_FIELD, SAMPLE_SLOTS, sample_levels, value_ids_field
 from search_service.ingest.article import Article
 from search_service.ingest.content import ContentRules
 from search_service.ingest.render import cjk_text, markdown_to_text
@@ -80,7 +80,10 @@ def document_builder(
             doc.add_integer(seconds, int(value.timestamp()))
         for name, source in stored:
             doc.add_bytes(name, orjson.dumps(values[source]))
-        doc.add_unsigned(SAMPLE_FIELD, sample_key(values[key_source]))
+        key = sample_key(values[key_source])
+        doc.add_unsigned(SAMPLE_FIELD, key)
+        for level in sample_levels(key):
+            doc.add_unsigned(SAMPLE_LEVELS_FIELD, level)
         if embedding_key is not None:
             doc.add_unsigned(EMBEDDING_FIELD, embedding_key(values))
         return doc

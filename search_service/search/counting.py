@@ -17,8 +17,10 @@ their counts are kept per index version, which never changes under them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ import tantivy
 
 from search_service.cache import LRUCache
 from search_service.config import CountingConfig, IndexConfig
-from search_service.index.schema import SAMPLE_FIELD, SAMPLE_SLOTS
+from search_service.index.schema import SAMPLE_FIELD, SAMPLE_LEVELS, SAMPLE_LEVELS_FIELD, SAMPLE_SLOTS
 from search_service.search.facet_ids import FacetIds
 from search_service.search.facets import (
     choose_interval,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 # 95% two-sided normal quantile: every interval a response carries holds the true count 19 times in 20.
 Z = 1.96
 SAMPLED = "_sampled"  # the aggregation that counts the sample's matches (one sample key per article)
+NESTED = "_nested"  # the filter aggregation of a group's smaller sample
 DATE_FILTER = "published_at"
 # Intervals counted from month buckets rather than day ones (see facets.month_ranges_agg), for
 # sets of at least this many articles: below it the day buckets are few and cheaper than the
@@ -83,27 +86,60 @@ class Estimator:
         return count, [low, high]
 
 
+def scale(slots: int, size: int | None, sampled: int) -> Estimator | None:
+    """How counts over the sample of `slots` slots scale, given its matches (None: they are exact).
+    `size`: the exact size of the set sampled, when known (a ratio estimate, consistent with it)."""
+    if slots >= SAMPLE_SLOTS:
+        return None
+    if size and sampled:
+        return Estimator(sampled / size, size)
+    return Estimator(slots / SAMPLE_SLOTS, size)
+
+
 @dataclass(frozen=True)
 class Group:
-    """One aggregation call: the facets it counts over one set of articles, or over a sample of it."""
+    """One aggregation call: the facets it counts over one set of articles (or a sample of it), and
+    those counted over a smaller sample within it (`nested`, a filter aggregation), so that one
+    evaluation of the query serves both: each evaluation of a broad query over a large archive
+    costs more than the counting (13-16 ms for two or three words at 1M articles)."""
 
     query: tantivy.Query  # restricted to the sample when `slots` < SAMPLE_SLOTS
     names: tuple[str, ...]
     slots: int = SAMPLE_SLOTS  # articles with a sample key below this are counted (SAMPLE_SLOTS: all)
-    size: int | None = None  # the set's exact size, when known
+    main: bool = True  # the search's own set (no filter left out): its size is the search's total
     visited: int = 0  # about how many articles the aggregation counts
+    nested: tuple[str, ...] = ()  # counted over the sample of `nested_slots` slots only
+    nested_slots: int = SAMPLE_SLOTS
 
     @property
     def exact(self) -> bool:
         return self.slots >= SAMPLE_SLOTS
 
-    def estimator(self, sampled: int) -> Estimator | None:
-        """How this group's counts scale, given the sample's matches (None: they are exact)."""
-        if self.exact:
-            return None
-        if self.size and sampled:
-            return Estimator(sampled / self.size, self.size)
-        return Estimator(self.slots / SAMPLE_SLOTS, self.size)
+
+@dataclass(frozen=True)
+class Sample:
+    """How one facet was counted: over the sample of `slots` slots (SAMPLE_SLOTS: every article),
+    which held `sampled` matches; `main`: over the search's own set, whose size is its total."""
+
+    slots: int
+    sampled: int
+    main: bool
+    limit: int  # the set size up to which this facet must be counted exactly
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a search's counting passes found, before their counts are scaled to the whole."""
+
+    results: dict[str, Any]
+    samples: dict[str, Sample]
+
+    def holds_for(self, total: int | None) -> bool:
+        """Whether these counts suit a search of `total` matches: counted without the total, the
+        set's size was estimated, and a set of at most a facet's exact limit must be counted exactly."""
+        return total is None or not any(
+            s.main and s.slots < SAMPLE_SLOTS and total <= s.limit for s in self.samples.values()
+        )
 
 
 @dataclass(frozen=True)
@@ -126,18 +162,29 @@ def sampled_segment_size(facet_size: int) -> int:
 
 
 def sample_filter(schema: tantivy.Schema, slots: int) -> tantivy.Query:
-    """Articles whose sample key is below `slots`: a range of the key's terms, about
-    slots / SAMPLE_SLOTS of the index (a fast-field range measured no faster at 200k)."""
-    return tantivy.Query.range_query(
-        schema, SAMPLE_FIELD, tantivy.FieldType.Unsigned, 0, slots - 1, use_inverted_index=True
-    )
+    """Articles whose sample key is below `slots` (a power of two): one sample level's posting
+    list (index/schema.py SAMPLE_LEVELS_FIELD), about slots / SAMPLE_SLOTS of the index."""
+    level = SAMPLE_LEVELS - (slots.bit_length() - 1)
+    if slots != 1 << (slots.bit_length() - 1) or not 1 <= level <= SAMPLE_LEVELS:
+        raise ValueError(f"a sample is a power of two of slots below {SAMPLE_SLOTS}, not {slots}")
+    return tantivy.Query.term_query(schema, SAMPLE_LEVELS_FIELD, level)
+
+
+def sample_filter_string(slots: int) -> str:
+    """sample_filter as a query string, for a filter aggregation nested in another."""
+    return f"{SAMPLE_LEVELS_FIELD}:{SAMPLE_LEVELS - (slots.bit_length() - 1)}"
 
 
 def slots_for(size: float, sample_size: int) -> int:
-    """Sample slots that hold about `sample_size` of a set of `size` articles (SAMPLE_SLOTS: all)."""
+    """Sample slots, a power of two (one sample level), that hold about `sample_size` of a set of
+    `size` articles (SAMPLE_SLOTS: all): the level nearest the share asked for, so that a sample
+    holds 0.71-1.41 times `sample_size` (every article once it would hold more than 71% of them)."""
     if size <= 0:
         return SAMPLE_SLOTS
-    return min(SAMPLE_SLOTS, max(1, math.ceil(sample_size / size * SAMPLE_SLOTS)))
+    wanted = sample_size / size * SAMPLE_SLOTS
+    if wanted * math.sqrt(2) >= SAMPLE_SLOTS:
+        return SAMPLE_SLOTS
+    return 1 << max(0, round(math.log2(wanted)))
 
 
 def within(query: tantivy.Query, schema: tantivy.Schema, slots: int) -> tantivy.Query:
@@ -165,6 +212,7 @@ class FacetCounter:
         self._date_spans = LRUCache(2)
         self.ids = FacetIds(schema)
         self.browse = LRUCache(BROWSE_CACHE_SIZE)
+        self._disjunctive = ThreadPoolExecutor(thread_name_prefix="facets")
 
     def facets(
         self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, total: int | None, exact: bool
@@ -174,79 +222,139 @@ class FacetCounter:
 
         `total`: the exact number of articles the fully filtered query matches, when known. `exact`:
         count every article whatever their number (exhaustive=true; browse pages)."""
+        return self.shape(searcher, plan, request, self.count(searcher, plan, request, total, exact), total)
+
+    def count(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, total: int | None, exact: bool
+    ) -> Counted:
+        """The counting passes of `facets`. With `total` unknown (counting beside the ranked search),
+        the size of the search's set is estimated like that of a disjunctive facet's."""
+        owners = self.owners(plan, request)
+        # A facet whose own filter is set counts over another set: its own evaluation of the query,
+        # run beside the others (tantivy releases the GIL). This pool's tasks never wait on it.
+        work = [functools.partial(self.count_group, searcher, plan, request, without, names, total, exact)
+                for without, names in owners.items()]  # fmt: skip
+        pending = [self._disjunctive.submit(task) for task in work[1:]]
+        parts = [work[0]()] if work else []
+        parts.extend(future.result() for future in pending)
         results: dict[str, Any] = {}
-        scales: dict[str, Estimator | None] = {}
-        monthly = request.date_interval in MONTHLY_INTERVALS
-        for group in self.groups(searcher, plan, request, total, exact):
-            span = self.date_span(searcher) if monthly and group.visited >= MONTH_RANGES_MIN_MATCHES else None
-            aggs = {name: self.agg(name, request.facet_size, span, not group.exact) for name in group.names}
-            if not group.exact:
-                aggs[SAMPLED] = {"value_count": {"field": SAMPLE_FIELD}}
-            found = searcher.aggregate(group.query, aggs)
-            for name in group.names:
-                if name != self.date_field and name in found:
-                    found[name] = self.ids.named(searcher, name, found[name])
-            if span is not None and self.date_field in group.names:
-                days = month_counts(found.get(self.date_field, {}))
-                if days is None:  # articles outside the span: it is older than this searcher
-                    day_aggs = {self.date_field: day_histogram_agg(self.date_field)}
-                    days = searcher.aggregate(group.query, day_aggs).get(self.date_field, {})
-                found[self.date_field] = days
+        samples: dict[str, Sample] = {}
+        for found, sampled in parts:
             results.update(found)
-            estimator = group.estimator(int((found.get(SAMPLED) or {}).get("value") or 0))
-            scales.update(dict.fromkeys(group.names, estimator))
+            samples.update(sampled)
+        return Counted(results, samples)
+
+    def owners(self, plan: Plan, request: SearchRequest) -> dict[str | None, tuple[str, ...]]:
+        """The facets asked for by the filter they leave out (None: none, the search's own set)."""
+        owners: dict[str | None, tuple[str, ...]] = {}
+        for name in request.facets:
+            own = DATE_FILTER if name == self.date_field else name
+            key = own if own in plan.filters else None
+            owners[key] = (*owners.get(key, ()), name)
+        return owners
+
+    def count_group(
+        self,
+        searcher: tantivy.Searcher,
+        plan: Plan,
+        request: SearchRequest,
+        without: str | None,
+        names: tuple[str, ...],
+        total: int | None,
+        exact: bool,
+    ) -> tuple[dict[str, Any], dict[str, Sample]]:
+        """The counts of the facets `names` that leave out the filter `without`, and how each was sampled."""
+        group = self.group(searcher, plan.query(without=without), names, without is None, total, exact)
+        monthly = request.date_interval in MONTHLY_INTERVALS
+        span = self.date_span(searcher) if monthly and group.visited >= MONTH_RANGES_MIN_MATCHES else None
+        aggs = {name: self.agg(name, request.facet_size, span, not group.exact) for name in group.names}
+        if not group.exact:
+            aggs[SAMPLED] = {"value_count": {"field": SAMPLE_FIELD}}
+        if group.nested:
+            inner = {name: self.agg(name, request.facet_size, span, True) for name in group.nested}
+            aggs[NESTED] = {"filter": sample_filter_string(group.nested_slots), "aggs": inner}
+        found = searcher.aggregate(group.query, aggs)
+        nested = found.pop(NESTED, None) or {}
+        found.update((name, nested.get(name, {})) for name in group.nested)
+        for name in group.names + group.nested:
+            if name != self.date_field and name in found:
+                found[name] = self.ids.named(searcher, name, found[name])
+        if span is not None and self.date_field in found:
+            days = month_counts(found[self.date_field])
+            if days is None:  # articles outside the span: it is older than this searcher
+                query = group.query
+                if self.date_field in group.nested:
+                    query = within(query, self.schema, group.nested_slots)
+                day_aggs = {self.date_field: day_histogram_agg(self.date_field)}
+                days = searcher.aggregate(query, day_aggs).get(self.date_field, {})
+            found[self.date_field] = days
+        samples: dict[str, Sample] = {}
+        sampled = int((found.pop(SAMPLED, None) or {}).get("value") or 0)
+        for name in group.names:
+            samples[name] = Sample(group.slots, sampled, group.main, self.exact_limit(name))
+        sampled = int(nested.get("doc_count") or 0)
+        for name in group.nested:
+            samples[name] = Sample(group.nested_slots, sampled, group.main, self.exact_limit(name))
+        return found, samples
+
+    def shape(
+        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, counted: Counted, total: int | None
+    ) -> tuple[dict[str, Any], str | None, bool]:
+        """`facets`' answer from its counts: estimates scaled to the whole (by the search's exact
+        total where it is their set's size), selected values listed, the date buckets rolled up."""
+        results = counted.results
+        scales = {name: scale(s.slots, total if s.main else None, s.sampled) for name, s in counted.samples.items()}
         out: dict[str, Any] = {}
         interval = None
         for name in request.facets:
-            scale = scales.get(name)
+            estimator = scales.get(name)
             if name == self.date_field:
                 days = results.get(name, {})
                 interval = choose_interval(days) if request.date_interval == "auto" else request.date_interval
-                out[name] = scaled(date_buckets(days, interval), scale)
+                out[name] = scaled(date_buckets(days, interval), estimator)
                 continue
-            values = scaled(top_values(results.get(name, {}), request.facet_size), scale)
+            values = scaled(top_values(results.get(name, {}), request.facet_size), estimator)
             shown = {v["value"] for v in values}
             for value in request.filters.get(name, ()):
                 if value not in shown:  # a selected value is always listed, with its own exact count
                     shown.add(value)
                     values.append({"value": value, "count": self.count_with(searcher, plan, name, value)})
             out[name] = values
-        return out, interval, all(scale is None for scale in scales.values())
+        return out, interval, all(estimator is None for estimator in scales.values())
 
-    def groups(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, total: int | None, exact: bool
-    ) -> list[Group]:
-        """The aggregation calls: one per distinct filter left out (disjunctive counts), split when
-        the terms facets are sampled and the dates are not (dates are cheap per article and have
-        many small buckets, so they are counted over a larger sample: [counting] date_sample_size)."""
-        owners: dict[str | None, list[str]] = {}
-        for name in request.facets:
-            own = DATE_FILTER if name == self.date_field else name
-            owners.setdefault(own if own in plan.filters else None, []).append(name)
-        counting = self.counting
-        out = []
-        for without, names in owners.items():
-            query = plan.query(without=without)
-            size = self.size(searcher, query, total if without is None else None, exact)
-            whole: list[str] = []
-            parts = (
-                ([n for n in names if n != self.date_field], counting.exact_up_to, counting.sample_size),
-                ([n for n in names if n == self.date_field], counting.date_sample_size, counting.date_sample_size),
-            )
-            for part, limit, wanted in parts:
+    def group(
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        names: tuple[str, ...],
+        main: bool,
+        total: int | None,
+        exact: bool,
+    ) -> Group:
+        """The aggregation call that counts `names` over `query`'s articles. Dates are cheap per
+        article and have many small buckets, so they are counted over a larger sample ([counting]
+        date_sample_size) than the terms facets, which are then nested in the same call."""
+        size = self.size(searcher, query, total if main else None, exact)
+        parts = []
+        for part in ([n for n in names if n != self.date_field], [n for n in names if n == self.date_field]):
+            if part:
+                limit = self.exact_limit(part[0])
+                wanted = self.counting.date_sample_size if part[0] == self.date_field else self.counting.sample_size
                 slots = SAMPLE_SLOTS if exact or size.low <= limit else slots_for(size.estimate, wanted)
-                if not part:
-                    continue
-                if slots >= SAMPLE_SLOTS:  # small enough to count every article
-                    whole.extend(part)
-                    continue
-                known = round(size.estimate) if size.known else None
-                visited = min(size.estimate, wanted)
-                out.append(Group(within(query, self.schema, slots), tuple(part), slots, known, round(visited)))
-            if whole:
-                known = round(size.estimate) if size.known else None
-                out.append(Group(query, tuple(whole), size=known, visited=round(size.high)))
-        return out
+                parts.append((tuple(part), slots, wanted))
+        parts.sort(key=lambda p: -p[1])  # the larger sample is the call's set, the smaller nested
+        counted, slots, wanted = parts[0]
+        nested, nested_slots = (), SAMPLE_SLOTS
+        if len(parts) > 1 and parts[1][1] == slots:
+            counted += parts[1][0]
+        elif len(parts) > 1:
+            nested, nested_slots = parts[1][0], parts[1][1]
+        visited = round(size.high if slots >= SAMPLE_SLOTS else min(size.estimate, wanted))
+        return Group(within(query, self.schema, slots), counted, slots, main, visited, nested, nested_slots)
+
+    def exact_limit(self, name: str) -> int:
+        """Up to how many articles `name` is counted exactly ([counting])."""
+        return self.counting.date_sample_size if name == self.date_field else self.counting.exact_up_to
 
     def size(self, searcher: tantivy.Searcher, query: tantivy.Query, total: int | None, exact: bool) -> SetSize:
         """How many articles `query` matches: `total` when known; else nothing needed for exact
@@ -288,12 +396,11 @@ class FacetCounter:
         size = self.size(searcher, query, None, exact)
         small = exact or size.low <= self.counting.exact_up_to
         slots = SAMPLE_SLOTS if small else slots_for(size.estimate, self.counting.sample_size)
-        group = Group(within(query, self.schema, slots), (name,), slots)
         aggs: dict[str, Any] = {name: terms_agg(name)}
-        if not group.exact:
+        if slots < SAMPLE_SLOTS:
             aggs[SAMPLED] = {"value_count": {"field": SAMPLE_FIELD}}
-        found = searcher.aggregate(group.query, aggs)
-        return found.get(name, {}), group.estimator(int((found.get(SAMPLED) or {}).get("value") or 0))
+        found = searcher.aggregate(within(query, self.schema, slots), aggs)
+        return found.get(name, {}), scale(slots, None, int((found.get(SAMPLED) or {}).get("value") or 0))
 
     def date_span(self, searcher: tantivy.Searcher) -> tuple[date, date] | None:
         """The first and last publication dates (UTC) in the index, for as long as it does not change."""

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from search_service.config import IndexConfig
 from search_service.index.document import iso, public_article, stored_article
 from search_service.index.reader import IndexReader
 from search_service.search.controls import EditorialControls
-from search_service.search.counting import DATE_FILTER, FacetCounter, scaled
+from search_service.search.counting import DATE_FILTER, Counted, FacetCounter, scaled
 from search_service.search.curation import NO_CURATION, CuratedPage, Curation, mark_pinned, page_layout, pin_slots
 from search_service.search.facets import top_values
 from search_service.search.freshness import FreshnessRanker, current_now
@@ -146,6 +147,8 @@ class SearchEngine:
         self.date_field = config.histogram_field.name if config.histogram_field else None
         # Facets and the date histogram: exact up to [counting] exact_up_to matches, sampled past it.
         self.counter = FacetCounter(config, self.schema, lambda: self.reader.version)
+        # Where a search's facets are counted while its ranked search runs (_count_ahead).
+        self._counting = ThreadPoolExecutor(thread_name_prefix="counting")
         self.snippet_fields = config.snippets.fields
         by_source = {f.source: f for f in config.fields.values()}
         self._hit_plan = {
@@ -254,6 +257,7 @@ class SearchEngine:
         # `typed` is the all-words plan: what the words are, for spelling notices and for callers
         # that highlight them (the Meilisearch API).
         plan = typed = self.plan(request, searcher)
+        ahead = self._count_ahead(searcher, plan, request)
         matched = "all"
         result = self._page(searcher, plan, request)
         all_words = getattr(result, "matched", result.count)
@@ -268,7 +272,7 @@ class SearchEngine:
             first = plan.text_query if all_words else None
             plan = dataclasses.replace(self.plan(request, searcher, require_all=False), first=first)
             result = self._page(searcher, plan, request)
-            matched = "any"
+            matched, ahead = "any", None
         wanted = self.semantic is not None and request.semantic and plan.sort == "relevance"
         skipped = wanted and (time.perf_counter() - started) * 1000 > self.budget_ms
         semantic = False
@@ -292,7 +296,7 @@ class SearchEngine:
             request = dataclasses.replace(request, highlight=False, facets=())
         hits = mark_pinned(self._hits(searcher, plan, request, result), result)
         facets, interval, exact = (
-            self._cached_facets(searcher, plan, request, matched, result) if request.facets else ({}, None, True)
+            self._cached_facets(searcher, plan, request, matched, result, ahead) if request.facets else ({}, None, True)
         )
         return {
             "total": result.count,
@@ -518,18 +522,46 @@ class SearchEngine:
 
     # -- facets -----------------------------------------------------------------------------
 
-    def _cached_facets(
-        self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest, matched: str, result: Any
-    ) -> tuple[dict[str, Any], str | None, bool]:
+    def _facets_key(self, plan: Plan, request: SearchRequest, matched: str) -> tuple[Any, LRUCache, bool]:
+        """Where a search's facets are kept, and whether they are counted exactly."""
         shape = (request.facets, request.facet_size, request.date_interval)
         browse = self.config.counting.browse_exact and not plan.parsed.groups
         exact = request.exhaustive or browse
         key = (self.reader.version, self.editorial.key(request), request.matches_key, matched, shape, exact)
+        # Browse pages count exactly once per index version, whatever the result cache's size.
+        return key, self.counter.browse if browse else self.facet_cache, exact
+
+    def _count_ahead(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> Future[Counted] | None:
+        """Start counting the all-words plan's facets beside its ranked search (None: not asked, or
+        kept). Both are tantivy calls that release the GIL, so a second core runs them side by side."""
+        if not request.facets:
+            return None
+        key, cache, exact = self._facets_key(plan, request, "all")
+        if cache.get(key) is not None:
+            return None
+        return self._counting.submit(self.counter.count, searcher, plan, request, None, exact)
+
+    def _cached_facets(
+        self,
+        searcher: tantivy.Searcher,
+        plan: Plan,
+        request: SearchRequest,
+        matched: str,
+        result: Any,
+        ahead: Future[Counted] | None = None,
+    ) -> tuple[dict[str, Any], str | None, bool]:
+        key, cache, exact = self._facets_key(plan, request, matched)
+        found = cache.get(key)
+        if found is not None:
+            return found
         # The fully filtered set's size, when the result's count is it (pins may lie outside it).
         total = None if isinstance(result, CuratedPage) else result.count
-        # Browse pages count exactly once per index version, whatever the result cache's size.
-        cache = self.counter.browse if browse else self.facet_cache
-        return cache.get_or_compute(key, lambda: self.counter.facets(searcher, plan, request, total, exact))
+        counted = ahead.result() if ahead is not None else None
+        if counted is None or not counted.holds_for(total):
+            counted = self.counter.count(searcher, plan, request, total, exact)
+        found = self.counter.shape(searcher, plan, request, counted, total)
+        cache.put(key, found)
+        return found
 
     def date_span(self, searcher: tantivy.Searcher) -> tuple[date, date] | None:
         """The first and last publication dates (UTC) in the index (counting.FacetCounter.date_span)."""
