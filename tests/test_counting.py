@@ -20,7 +20,14 @@ from conftest import REUTERS, BuiltIndex, api_client, build_index, config_with, 
 
 from search_service.index.document import sample_key
 from search_service.index.schema import SAMPLE_SLOTS
-from search_service.search.counting import Counted, Estimator, Sample, sample_filter, slots_for
+from search_service.search.counting import (
+    SMALL_INDEX,
+    Counted,
+    Estimator,
+    Sample,
+    sample_filter,
+    slots_for,
+)
 from search_service.search.engine import SearchEngine, SearchRequest
 
 EXACT_UP_TO = 1_000
@@ -87,6 +94,18 @@ def test_counts_made_before_the_total_was_known_are_redone_when_it_is_within_a_f
     disjunctive = Counted({}, {"topics": Sample(slots=64, sampled=40, main=False, limit=EXACT_UP_TO)})
     assert disjunctive.holds_for(10)  # its set is not the search's: the total says nothing of its size
     assert Counted({}, {"topics": Sample(SAMPLE_SLOTS, 10, True, EXACT_UP_TO)}).holds_for(10)
+
+
+def test_a_small_index_counts_a_set_of_unknown_size_exactly_without_a_probe(reuters_index: BuiltIndex) -> None:
+    """In an index of at most SMALL_INDEX x exact_up_to articles, a set whose size is not known (here
+    a facet whose own filter is set) is counted exactly: a probe would cost what it could save."""
+    counting = dataclasses.replace(reuters_index.config.counting, exact_up_to=10_000, sample_size=10_000)
+    engine = engine_for(reuters_index.index_dir, dataclasses.replace(reuters_index.config, counting=counting))
+    assert engine.reader.searcher().num_docs <= SMALL_INDEX * 10_000
+    filters = {"topics": ("earn",)}  # "the" without it: 15,578 matches, past exact_up_to
+    shipped = search(engine, "the", filters=filters)
+    assert shipped["exhaustive"] == {"total": True, "facets": True}
+    assert shipped["facets"] == search(engine, "the", exhaustive=True, filters=filters)["facets"]
 
 
 @pytest.mark.parametrize("q", ["cocoa", "gold", "interest rates", "coffee brazil", ""])

@@ -532,9 +532,10 @@ class SearchEngine:
         return key, self.counter.browse if browse else self.facet_cache, exact
 
     def _count_ahead(self, searcher: tantivy.Searcher, plan: Plan, request: SearchRequest) -> Future[Counted] | None:
-        """Start counting the all-words plan's facets beside its ranked search (None: not asked, or
-        kept). Both are tantivy calls that release the GIL, so a second core runs them side by side."""
-        if not request.facets:
+        """Start counting the all-words plan's facets beside its ranked search (None: not asked, kept,
+        or a small index). Both are tantivy calls that release the GIL, so a second core runs them
+        side by side; in a small index the counts cost less than handing them over."""
+        if not request.facets or self.counter.small(searcher):
             return None
         key, cache, exact = self._facets_key(plan, request, "all")
         if cache.get(key) is not None:
