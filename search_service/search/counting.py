@@ -4,15 +4,19 @@ Counting a facet visits every article it counts over, so on a broad query of a l
 the counts cost far more than the ranking (tantivy skips non-competitive documents for a top-k,
 never for an aggregation). Past `exact_up_to` articles, a facet is counted over a uniform sample
 of them instead: the articles whose sample key (`index/schema.py` SAMPLE_FIELD, a hash of the
-slug into SAMPLE_SLOTS slots) is below m, with m chosen so that about `sample_size` of the
-matches fall in it. The sample is one more filter the engine intersects (a range of the key's
-terms), so the cost of counting stops growing with the number of matches. Each estimate is the
-sampled count scaled to the whole and carries a 95% interval (`Estimator`).
+slug into SAMPLE_SLOTS slots) is below m, a power of two chosen so that about `sample_size` of
+the matches fall in it. The sample is one more filter the engine intersects (one posting list,
+the articles' sample level: SAMPLE_LEVELS_FIELD), so the cost of counting stops growing with the
+number of matches. Each estimate is the sampled count scaled to the whole and carries a 95%
+interval (`Estimator`).
 
 Which set a facet counts over: disjunctive facets leave out their own filter, so a facet whose
 filter is set counts over more articles than the search's total; its size is then measured on a
-small probe sample first (`FacetCounter.size`). Browse pages (filters, no words) stay exact:
-their counts are kept per index version, which never changes under them.
+small probe sample first (`FacetCounter.size`). In a large index the counting runs beside the
+ranked search (engine.py `_count_ahead`), before the total is known, so the search's own set is
+probed too, and the counts are scaled once the total is known (`count`, then `shape`). Browse
+pages (filters, no words) stay exact: their counts are kept per index version, which never
+changes under them.
 """
 
 from __future__ import annotations
