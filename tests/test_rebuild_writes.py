@@ -374,6 +374,16 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+def _assert_serves_beside_the_sample(index_dir: Path, port: int, log: Path, slug: str) -> None:
+    """serve-sample, started over `index_dir`, serves the article `slug` beside the 40 sample ones."""
+    process = _serve_sample(index_dir, port, log)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/articles/{slug}").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["documents"] == 41
+    finally:
+        _stop(process)
+
+
 def test_restarting_serve_sample_keeps_a_pushed_article_and_says_where_its_index_is(tmp_path: Path):
     index_dir, port, log = tmp_path / "sample-index", free_port(), tmp_path / "serve-sample.log"
     process = _serve_sample(index_dir, port, log)
@@ -384,12 +394,7 @@ def test_restarting_serve_sample_keeps_a_pushed_article_and_says_where_its_index
         assert response.status_code == 201, response.text
     finally:
         _stop(process)
-    process = _serve_sample(index_dir, port, log)
-    try:
-        assert httpx.get(f"http://127.0.0.1:{port}/articles/pushed-story").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["documents"] == 41
-    finally:
-        _stop(process)
+    _assert_serves_beside_the_sample(index_dir, port, log, "pushed-story")
     assert f"serving the index in {index_dir}" in log.read_text()
 
 
@@ -408,12 +413,7 @@ def test_serve_sample_migrates_an_index_an_older_version_built_keeping_pushed_ar
         assert done.returncode == 0, done.stderr
     refused = subprocess.run([*CLI, "stats", "--index-dir", str(index_dir)], env=cli_env(), capture_output=True)
     assert refused.returncode == 5
-    process = _serve_sample(index_dir, port, log)
-    try:
-        assert httpx.get(f"http://127.0.0.1:{port}/articles/pushed-before-upgrade").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["documents"] == 41
-    finally:
-        _stop(process)
+    _assert_serves_beside_the_sample(index_dir, port, log, "pushed-before-upgrade")
     assert "migrating it" in log.read_text()
 
 
